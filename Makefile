@@ -1,0 +1,86 @@
+# vgzoo: every target that needs the environment depends on `install`, so each
+# one works as the first command on a fresh clone.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+# Knobs for `make train`; empty ones are left to the model's defaults.
+MODEL        ?= resnet20
+DATASET      ?= mnist
+EPOCHS       ?= 10
+BATCH_SIZE   ?= 128
+OPTIMIZER    ?= sgd
+LR           ?=
+SCHEDULE     ?= step
+SEED         ?= 0
+HIST_EVERY   ?= 50
+LIMIT        ?=
+LOGDIR       ?= tensorboard_logs
+ACTIVATION   ?=
+INITIALIZER  ?=
+BATCH_NORM   ?=
+PREACTIVATION ?=
+DEPTH        ?=
+ARGS         ?=
+PORT         ?= 6006
+
+TRAIN_FLAGS = --dataset $(DATASET) --epochs $(EPOCHS) --batch-size $(BATCH_SIZE) \
+	--optimizer $(OPTIMIZER) --schedule $(SCHEDULE) --seed $(SEED) \
+	--hist-every $(HIST_EVERY) --logdir $(LOGDIR) \
+	$(if $(LR),--lr $(LR)) $(if $(LIMIT),--limit $(LIMIT)) \
+	$(if $(ACTIVATION),--activation $(ACTIVATION)) \
+	$(if $(INITIALIZER),--initializer $(INITIALIZER)) \
+	$(if $(BATCH_NORM),--batch-norm $(BATCH_NORM)) \
+	$(if $(PREACTIVATION),--preactivation $(PREACTIVATION)) \
+	$(if $(DEPTH),--depth $(DEPTH)) $(ARGS)
+
+.PHONY: install test demo train tensorboard clean clean-logs \
+	train-plain-vs-resnet-mnist train-plain-vs-resnet-cifar10 \
+	train-mlp-sigmoid-mnist train-mlp-sigmoid-cifar10
+
+install: $(STAMP)
+
+$(STAMP): setup.cfg pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+test: install
+	$(BIN)/python -m pytest -q --durations=10
+
+demo: install
+	$(BIN)/vgzoo demo --logdir $(LOGDIR)
+
+train: install
+	$(BIN)/vgzoo train $(MODEL) $(TRAIN_FLAGS)
+
+# Matched pairs: both members at the same budget and seed, side by side in TensorBoard.
+train-plain-vs-resnet-mnist: install
+	$(MAKE) train MODEL=plain20 DATASET=mnist EPOCHS=$(EPOCHS)
+	$(MAKE) train MODEL=resnet20 DATASET=mnist EPOCHS=$(EPOCHS)
+
+train-plain-vs-resnet-cifar10: install
+	$(MAKE) train MODEL=plain56 DATASET=cifar10 EPOCHS=$(EPOCHS)
+	$(MAKE) train MODEL=resnet56 DATASET=cifar10 EPOCHS=$(EPOCHS)
+
+train-mlp-sigmoid-mnist: install
+	$(MAKE) train MODEL=mlp20 DATASET=mnist ACTIVATION=sigmoid EPOCHS=$(EPOCHS)
+	$(MAKE) train MODEL=resmlp20 DATASET=mnist ACTIVATION=sigmoid EPOCHS=$(EPOCHS)
+
+train-mlp-sigmoid-cifar10: install
+	$(MAKE) train MODEL=mlp20 DATASET=cifar10 ACTIVATION=sigmoid EPOCHS=$(EPOCHS)
+	$(MAKE) train MODEL=resmlp20 DATASET=cifar10 ACTIVATION=sigmoid EPOCHS=$(EPOCHS)
+
+tensorboard: install
+	@echo "TensorBoard: http://127.0.0.1:$(PORT)/  (Ctrl-C to stop)"
+	$(BIN)/tensorboard --logdir $(LOGDIR) --host 127.0.0.1 --port $(PORT)
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+# Deletes every training run under $(LOGDIR): kept apart from `clean` on purpose.
+clean-logs:
+	find $(LOGDIR) -mindepth 1 -not -name .gitkeep -delete

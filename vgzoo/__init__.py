@@ -1,0 +1,35 @@
+"""vgzoo, the vanishing-gradient zoo: matched pairs of Keras models whose
+gradient flow you can watch in TensorBoard.
+
+    import vgzoo
+    vgzoo.list_models("resnet*")
+    model = vgzoo.create_model("plain56", input_shape=(32, 32, 3), num_classes=10)
+    vgzoo.train("resnet20", dataset="cifar10", epochs=30)
+
+Importing vgzoo does not import TensorFlow; building or training a model does.
+"""
+from vgzoo.errors import VgzooError
+from vgzoo.registry import create_model, get_spec, list_models, pairs, partner_of
+
+__version__ = "0.1.0"
+
+
+def train(model, **options):
+    """Train a registered model (or a Keras model) with gradients recorded.
+
+    See `vgzoo.training.train` for the options.
+    """
+    from vgzoo import training
+
+    return training.train(model, **options)
+
+
+__all__ = [
+    "VgzooError",
+    "create_model",
+    "get_spec",
+    "list_models",
+    "pairs",
+    "partner_of",
+    "train",
+]

@@ -1,0 +1,5 @@
+import sys
+
+from vgzoo.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Model families. Builders import Keras; `catalog` holds their metadata only."""

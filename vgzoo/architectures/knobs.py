@@ -1,0 +1,29 @@
+"""The remedies as Keras objects: activations and initialisers by knob name."""
+import keras
+
+# A small fixed-scale normal, the "naive" initialisation that deep nets
+# cannot train from (Glorot & Bengio 2010): signals shrink layer by layer.
+NAIVE_STDDEV = 0.01
+
+
+def activation_layer(name, layer_name):
+    if name == "leaky_relu":
+        return keras.layers.LeakyReLU(negative_slope=0.01, name=layer_name)
+    return keras.layers.Activation(name, name=layer_name)
+
+
+def initializer(name, seed=None):
+    if name == "naive":
+        return keras.initializers.RandomNormal(stddev=NAIVE_STDDEV, seed=seed)
+    if name == "glorot_uniform":
+        return keras.initializers.GlorotUniform(seed=seed)
+    if name == "he_normal":
+        return keras.initializers.HeNormal(seed=seed)
+    raise ValueError(f"no initializer {name!r}")
+
+
+def normalize_or_identity(x, batch_norm, layer_name):
+    """Batch normalisation when the knob is on; otherwise the tensor unchanged."""
+    if not batch_norm:
+        return x
+    return keras.layers.BatchNormalization(name=layer_name)(x)

@@ -1,0 +1,166 @@
+"""The `vgzoo` command (also `python -m vgzoo`).
+
+Thin: parses arguments and calls the Python API. TensorFlow is imported only
+by the commands that build models, so `vgzoo list` answers at once.
+"""
+import argparse
+import os
+import sys
+
+from vgzoo import registry
+from vgzoo.errors import VgzooError
+
+KNOB_FLAGS = tuple(registry.KNOB_TYPES)
+
+
+def _quiet_tensorflow():
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def cmd_list(args):
+    names = registry.list_models(args.pattern)
+    if not names:
+        raise VgzooError(f"no model matches {args.pattern!r}; try `vgzoo list` for all of them.")
+    width = max(len(name) for name in names) + 2
+    print(f"{'name':<{width}}{'family':<10}{'partner':<{width}}description")
+    for name in names:
+        spec = registry.get_spec(name)
+        print(f"{name:<{width}}{spec.family:<10}{spec.partner:<{width}}{spec.description}")
+    return 0
+
+
+def _knobs(args):
+    return {key: getattr(args, key) for key in KNOB_FLAGS if getattr(args, key) is not None}
+
+
+def _input_shape(text):
+    try:
+        shape = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise VgzooError(f"--input-shape takes H,W,C such as 32,32,3; got {text!r}.") from None
+    return shape
+
+
+def cmd_info(args):
+    registry.get_spec(args.model).resolve(_knobs(args))
+    _quiet_tensorflow()
+    spec = registry.get_spec(args.model)
+    model = registry.create_model(
+        args.model, _input_shape(args.input_shape), args.num_classes, **_knobs(args)
+    )
+    print(f"{spec.name}: {spec.description}")
+    print(f"family {spec.family}, matched partner {spec.partner}")
+    print(f"arguments: {spec.resolve(_knobs(args))}")
+    print(f"parameters: {model.count_params():,}")
+    model.summary(line_length=100)
+    return 0
+
+
+def cmd_train(args):
+    registry.get_spec(args.model).resolve(_knobs(args))
+    _quiet_tensorflow()
+    from vgzoo import training
+
+    result = training.train(
+        args.model,
+        dataset=args.dataset,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        optimizer=args.optimizer,
+        learning_rate=args.lr,
+        momentum=args.momentum,
+        weight_decay=args.weight_decay,
+        schedule=args.schedule,
+        seed=args.seed,
+        hist_every=args.hist_every,
+        logdir=args.logdir,
+        limit=args.limit,
+        validation_split=args.validation_split,
+        source_split=args.data_split,
+        run_name=args.run_name,
+        **_knobs(args),
+    )
+    final = {name: values[-1] for name, values in result.history.items()}
+    print("final: " + ", ".join(f"{name} {value:.4f}" for name, value in sorted(final.items())))
+    print(f"run folder: {result.run_dir}")
+    print(f"browse: tensorboard --logdir {args.logdir}")
+    return 0
+
+
+def cmd_demo(args):
+    _quiet_tensorflow()
+    from vgzoo.demo import run_demo
+
+    run_demo(logdir=args.logdir, batch_size=args.batch_size, seed=args.seed)
+    return 0
+
+
+def _add_knobs(parser):
+    group = parser.add_argument_group("knobs (defaults follow each model's paper)")
+    for key in KNOB_FLAGS:
+        expected_type, choices = registry.KNOB_TYPES[key]
+        hint = "|".join(choices) if choices else ("true|false" if expected_type is bool else "N")
+        group.add_argument(f"--{key.replace('_', '-')}", dest=key, metavar=hint)
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="vgzoo", description="The vanishing-gradient zoo: matched pairs of Keras models."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    listing = commands.add_parser("list", help="list registered models (shell wildcards)")
+    listing.add_argument("pattern", nargs="?", default="*")
+    listing.set_defaults(run=cmd_list)
+
+    info = commands.add_parser("info", help="build a model and print its layers")
+    info.add_argument("model")
+    info.add_argument("--input-shape", default="32,32,3", help="H,W,C (default 32,32,3)")
+    info.add_argument("--num-classes", type=int, default=10)
+    _add_knobs(info)
+    info.set_defaults(run=cmd_info)
+
+    train = commands.add_parser("train", help="train a model with gradients recorded")
+    train.add_argument("model")
+    train.add_argument("--dataset", default="mnist", help="mnist, cifar10 or cifar100")
+    train.add_argument("--epochs", type=int, default=10)
+    train.add_argument("--batch-size", type=int, default=128)
+    train.add_argument("--optimizer", default="sgd", help="sgd or adam")
+    train.add_argument("--lr", type=float, default=None, help="default 0.1 (sgd), 1e-3 (adam)")
+    train.add_argument("--momentum", type=float, default=0.9)
+    train.add_argument("--weight-decay", type=float, default=1e-4)
+    train.add_argument("--schedule", default="step", help="step, cosine or constant")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--hist-every", type=int, default=50, help="steps between histograms")
+    train.add_argument("--logdir", default="tensorboard_logs")
+    train.add_argument("--limit", type=int, default=None, help="use the first N examples")
+    train.add_argument("--validation-split", type=float, default=0.1)
+    train.add_argument(
+        "--data-split", default="train", help="train (default) or test: smoke runs only"
+    )
+    train.add_argument("--run-name", default=None, help="run folder name (default: time-stamp)")
+    _add_knobs(train)
+    train.set_defaults(run=cmd_train)
+
+    demo = commands.add_parser("demo", help="gradient flow at initialisation, offline")
+    demo.add_argument("--logdir", default="tensorboard_logs")
+    demo.add_argument("--batch-size", type=int, default=128)
+    demo.add_argument("--seed", type=int, default=0)
+    demo.set_defaults(run=cmd_demo)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except VgzooError as error:
+        print(f"vgzoo: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("vgzoo: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
