@@ -35,6 +35,8 @@ class ModelSpec:
     partner: str
     description: str
     knobs: tuple
+    # The one builder argument a matched pair (or group) differs in.
+    varies: str = "residual"
 
     def resolve(self, knobs):
         """The builder's arguments: defaults overridden by validated knobs."""
