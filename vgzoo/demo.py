@@ -27,6 +27,8 @@ DEMO_MODELS = (
     ("resmlp20-sigmoid-bn", "resmlp20", {"activation": "sigmoid", "batch_norm": True}),
     ("plain56-sigmoid", "plain56", {"activation": "sigmoid"}),
     ("resnet56-sigmoid", "resnet56", {"activation": "sigmoid"}),
+    ("plain56-sigmoid-pre", "plain56", {"activation": "sigmoid", "preactivation": True}),
+    ("resnet56-sigmoid-pre", "resnet56", {"activation": "sigmoid", "preactivation": True}),
 )
 
 
@@ -73,7 +75,9 @@ def format_table(rows):
     return "\n".join(lines)
 
 
-def run_demo(logdir=runs.DEFAULT_LOGDIR, batch_size=128, seed=0, print_fn=print):
+def run_demo(
+    logdir=runs.DEFAULT_LOGDIR, batch_size=128, seed=0, models=DEMO_MODELS, print_fn=print
+):
     run_dir = runs.new_run_dir(logdir, "demo", "gradients-at-init")
     random = np.random.default_rng(seed)
     images = random.standard_normal((batch_size, *INPUT_SHAPE)).astype("float32")
@@ -84,7 +88,7 @@ def run_demo(logdir=runs.DEFAULT_LOGDIR, batch_size=128, seed=0, print_fn=print)
         "vanishes before it reaches the first layer."
     )
     rows = []
-    for label, name, knobs in DEMO_MODELS:
+    for label, name, knobs in models:
         rows.append(measure(label, name, knobs, images, labels, run_dir, seed))
         print_fn(f"  measured {label}")
     print_fn("")

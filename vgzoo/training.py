@@ -55,11 +55,25 @@ def build_optimizer(name, learning_rate, momentum, weight_decay, schedule, total
     return keras.optimizers.Adam(rate, weight_decay=decay)
 
 
-def _load_data(dataset, data, batch_size, validation_split, limit, seed, source_split):
+def _dataset_info(dataset, num_classes):
+    from vgzoo.datasets import DatasetInfo
+
+    inputs_spec = dataset.element_spec[0]
+    return DatasetInfo(
+        name="custom",
+        input_shape=tuple(inputs_spec.shape[1:]),
+        num_classes=num_classes,
+        train_size=None,
+        val_size=0,
+        source_split=None,
+    )
+
+
+def _load_data(dataset, data, batch_size, validation_split, limit, seed, source_split, num_classes):
     from vgzoo.datasets import make_datasets
 
     if isinstance(data, tf.data.Dataset):
-        return data, None, None
+        return data, None, _dataset_info(data, num_classes)
     return make_datasets(
         dataset if data is None else None,
         data=data,
@@ -71,16 +85,15 @@ def _load_data(dataset, data, batch_size, validation_split, limit, seed, source_
     )
 
 
-def _build_model(model, info, num_classes, knobs):
+def _build_model(model, info, knobs):
     if isinstance(model, keras.Model):
         if knobs:
             raise VgzooError(f"knobs {sorted(knobs)} apply to registry names, not to a built model.")
         return model, {"name": model.name}
-    spec = registry.get_spec(model)
-    classes = num_classes or (info.num_classes if info else None)
-    if info is None or classes is None:
+    if info.num_classes is None:
         raise VgzooError("training a registry model on a tf.data.Dataset needs num_classes=.")
-    built = registry.create_model(model, info.input_shape, classes, **knobs)
+    spec = registry.get_spec(model)
+    built = registry.create_model(model, info.input_shape, info.num_classes, **knobs)
     description = {
         "name": spec.name,
         "family": spec.family,
@@ -136,9 +149,9 @@ def train(
 
     keras.utils.set_random_seed(seed)
     train_data, validation_data, info = _load_data(
-        dataset, data, batch_size, validation_split, limit, seed, source_split
+        dataset, data, batch_size, validation_split, limit, seed, source_split, num_classes
     )
-    built, model_description = _build_model(model, info, num_classes, knobs)
+    built, model_description = _build_model(model, info, knobs)
     steps_per_epoch = int(train_data.cardinality())
     total_steps = max(steps_per_epoch, 1) * epochs
 
@@ -146,7 +159,7 @@ def train(
     run_dir = runs.new_run_dir(logdir, dataset_label, built.name, run_name)
     config = {
         "model": model_description,
-        "dataset": dataclasses.asdict(info) if info else {"name": dataset_label},
+        "dataset": dataclasses.asdict(info),
         "optimizer": {
             "name": optimizer,
             "learning_rate": learning_rate,
@@ -195,6 +208,7 @@ def train(
             epochs=epochs,
             callbacks=callbacks,
             verbose=verbose,
+            shuffle=False,  # the tf.data pipeline shuffles, seeded
         )
     finally:
         for writer in (train_writer, validation_writer):

@@ -1,0 +1,17 @@
+import os
+from pathlib import Path
+
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture
+def mnist_data_dir(monkeypatch):
+    """The real MNIST test split: $VGZOO_DATA_DIR, else ../shared/data beside the repo."""
+    folder = Path(os.environ.get("VGZOO_DATA_DIR") or SHARED_DATA)
+    if not (folder / "mnist" / "t10k-images-idx3-ubyte.gz").exists():
+        pytest.skip(f"the MNIST test split is not in {folder}")
+    monkeypatch.setenv("VGZOO_DATA_DIR", str(folder))
+    monkeypatch.setenv("VGZOO_OFFLINE", "1")
+    return folder

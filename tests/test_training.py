@@ -1,0 +1,109 @@
+"""A short observed training run writes what TensorBoard needs, read back with its reader."""
+import json
+import warnings
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+import vgzoo
+
+
+def read_events(folder):
+    accumulator = EventAccumulator(str(folder), size_guidance={"histograms": 0, "tensors": 0})
+    accumulator.Reload()
+    return accumulator
+
+
+def tensor_steps(accumulator, tag):
+    return sorted(event.step for event in accumulator.Tensors(tag))
+
+
+
+
+def test_a_short_run_writes_gradients_for_every_variable(mnist_data_dir, tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # training on the test split, on purpose
+        result = vgzoo.train(
+            "resnet20",
+            dataset="mnist",
+            source_split="test",
+            limit=320,
+            validation_split=0.2,
+            batch_size=64,
+            epochs=2,
+            hist_every=2,
+            logdir=tmp_path,
+            verbose=0,
+        )
+    run_dir = result.run_dir
+    assert run_dir.parent == tmp_path / "mnist" / "resnet20"
+    train_events = read_events(run_dir / "train")
+    validation_events = read_events(run_dir / "validation")
+
+    histogram_tags = set(train_events.Tags()["histograms"])
+    for variable in result.model.trainable_variables:
+        steps = [event.step for event in train_events.Histograms(f"gradients/{variable.path}")]
+        assert steps == [0, 2, 4, 6]  # 4 steps an epoch, 2 epochs, every 2nd step
+        assert f"weights/{variable.path}" in histogram_tags
+    assert tensor_steps(train_events, "grad_norm/stem_conv") == [0, 2, 4, 6]
+    assert tensor_steps(train_events, "batch_learning_rate") == list(range(8))
+    for tag in ("epoch_loss", "epoch_accuracy", "epoch_learning_rate"):
+        assert tensor_steps(train_events, tag) == [0, 1]
+    for tag in ("epoch_loss", "epoch_accuracy"):
+        assert tensor_steps(validation_events, tag) == [0, 1]
+    assert "config" in train_events.Tags()["tensors"]
+
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["model"]["name"] == "resnet20" and config["seed"] == 0
+    assert config["dataset"]["train_size"] == 256 and config["dataset"]["val_size"] == 64
+    assert {"tensorflow", "keras", "numpy"} <= set(config["versions"])
+
+    best = vgzoo.create_model("resnet20", (28, 28, 1), 10)
+    best.load_weights(run_dir / "best.weights.h5")
+    rebuilt = vgzoo.create_model("resnet20", (28, 28, 1), 10)
+    rebuilt.load_weights(run_dir / "last.weights.h5")
+    np.testing.assert_array_equal(
+        rebuilt.get_layer("stem_conv").kernel.numpy(),
+        result.model.get_layer("stem_conv").kernel.numpy(),
+    )
+
+
+def test_training_on_arrays_and_datasets(tmp_path):
+    random = np.random.default_rng(0)
+    images = random.integers(0, 256, (96, 28, 28, 1), dtype=np.uint8)
+    labels = random.integers(0, 10, 96)
+    from_arrays = vgzoo.train(
+        "mlp10", data=(images, labels), width=16, epochs=1, batch_size=32,
+        validation_split=0.25, logdir=tmp_path, verbose=0, optimizer="adam",
+    )
+    assert from_arrays.run_dir.parent == tmp_path / "custom" / "mlp10"
+    assert set(from_arrays.history) >= {"loss", "accuracy", "val_loss"}
+
+    dataset = tf.data.Dataset.from_tensor_slices((images.astype("float32") / 255, labels)).batch(32)
+    from_dataset = vgzoo.train(
+        "mlp10", data=dataset, num_classes=10, width=16, epochs=1, logdir=tmp_path, verbose=0
+    )
+    assert len(from_dataset.history["loss"]) == 1
+    assert from_dataset.run_dir != from_arrays.run_dir
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (dict(epochs=0), "epochs must be a positive"),
+        (dict(batch_size=-1), "batch_size must be a positive"),
+        (dict(learning_rate=-0.1), "learning_rate must be a positive"),
+        (dict(optimizer="adamw"), "Did you mean 'adam'"),
+        (dict(schedule="cosin"), "Did you mean 'cosine'"),
+        (dict(dataset="cifar11"), "Did you mean 'cifar10'"),
+        (dict(activation="sigmod"), "Did you mean 'sigmoid'"),
+    ],
+)
+def test_bad_training_options_are_one_line_errors(options, message, tmp_path, mnist_data_dir):
+    arguments = dict(dataset="mnist", source_split="test", limit=64, logdir=tmp_path, verbose=0)
+    arguments.update(options)
+    with pytest.raises(vgzoo.VgzooError, match=message):
+        vgzoo.train("mlp10", **arguments)
+    assert not any(tmp_path.iterdir()), "nothing is written for bad input"
