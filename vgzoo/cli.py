@@ -78,6 +78,7 @@ def cmd_train(args):
         validation_split=args.validation_split,
         source_split=args.data_split,
         run_name=args.run_name,
+        verbose="auto" if args.verbose is None else args.verbose,
         **_knobs(args),
     )
     final = {name: values[-1] for name, values in result.history.items()}
@@ -139,6 +140,10 @@ def build_parser():
         "--data-split", default="train", help="train (default) or test: smoke runs only"
     )
     train.add_argument("--run-name", default=None, help="run folder name (default: time-stamp)")
+    train.add_argument(
+        "--verbose", type=int, choices=(0, 1, 2), default=None,
+        help="1: progress bar (default), 2: one line per epoch, 0: silent",
+    )
     _add_knobs(train)
     train.set_defaults(run=cmd_train)
 
