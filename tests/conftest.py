@@ -15,3 +15,15 @@ def mnist_data_dir(monkeypatch):
     monkeypatch.setenv("VGZOO_DATA_DIR", str(folder))
     monkeypatch.setenv("VGZOO_OFFLINE", "1")
     return folder
+
+
+@pytest.fixture(scope="module")
+def mnist_data_dir_for_module():
+    """As `mnist_data_dir`, for module-scoped fixtures that train once."""
+    folder = Path(os.environ.get("VGZOO_DATA_DIR") or SHARED_DATA)
+    if not (folder / "mnist" / "t10k-images-idx3-ubyte.gz").exists():
+        pytest.skip(f"the MNIST test split is not in {folder}")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("VGZOO_DATA_DIR", str(folder))
+        patch.setenv("VGZOO_OFFLINE", "1")
+        yield folder

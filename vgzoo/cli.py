@@ -78,9 +78,24 @@ def cmd_train(args):
         validation_split=args.validation_split,
         source_split=args.data_split,
         run_name=args.run_name,
+        weights=args.weights,
+        resume_run=not args.no_resume,
+        strategy=args.strategy,
+        clipnorm=args.clipnorm,
+        global_clipnorm=args.global_clipnorm,
         verbose="auto" if args.verbose is None else args.verbose,
         **_knobs(args),
     )
+    if result.resumed_from_epoch:
+        print(f"resumed {result.run_dir} from epoch {result.resumed_from_epoch}")
+    if result.interrupted:
+        print(
+            f"interrupted after step {result.step}: events in {result.run_dir}, last weights in "
+            f"{result.run_dir / 'last.weights.h5'}; run the same command to resume from the "
+            "last completed epoch.",
+            file=sys.stderr,
+        )
+        return 130
     final = {name: values[-1] for name, values in result.history.items()}
     print("final: " + ", ".join(f"{name} {value:.4f}" for name, value in sorted(final.items())))
     print(f"run folder: {result.run_dir}")
@@ -140,6 +155,14 @@ def build_parser():
         "--data-split", default="train", help="train (default) or test: smoke runs only"
     )
     train.add_argument("--run-name", default=None, help="run folder name (default: time-stamp)")
+    train.add_argument("--weights", default=None, help="start from this .weights.h5 checkpoint")
+    train.add_argument(
+        "--no-resume", action="store_true",
+        help="start a new run even if an interrupted one with the same settings exists",
+    )
+    train.add_argument("--strategy", default="default", help="tf.distribute strategy: default")
+    train.add_argument("--clipnorm", type=float, default=None, help="clip each gradient's norm")
+    train.add_argument("--global-clipnorm", type=float, default=None, help="clip the global norm")
     train.add_argument(
         "--verbose", type=int, choices=(0, 1, 2), default=None,
         help="1: progress bar (default), 2: one line per epoch, 0: silent",

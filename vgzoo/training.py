@@ -1,7 +1,8 @@
-"""Fit wiring: model, data, optimizer, schedule, callbacks and the run folder.
+"""Fit wiring: model, data, optimizer, callbacks and the run folder.
 
-The observed train step records gradients; this module only decides what is
-trained, how, and where its outputs go.
+The observed train step records gradients; `resume` keeps runs safe from
+interruption; this module only decides what is trained, how, and where its
+outputs go.
 """
 import dataclasses
 import sys
@@ -9,14 +10,14 @@ import sys
 import keras
 import tensorflow as tf
 
-from vgzoo import registry, runs
+from vgzoo import registry, resume, runs
 from vgzoo.errors import VgzooError, unknown_choice
 from vgzoo.observe.epoch import EpochLogger
+from vgzoo.observe.events import truncate_events
 from vgzoo.observe.step import ObservedModel
+from vgzoo.optim import DEFAULT_LEARNING_RATES, OPTIMIZERS, SCHEDULES, build_optimizer
 
-OPTIMIZERS = ("sgd", "adam")
-SCHEDULES = ("step", "cosine", "constant")
-DEFAULT_LEARNING_RATES = {"sgd": 0.1, "adam": 1e-3}
+STRATEGIES = ("default",)
 
 
 @dataclasses.dataclass
@@ -24,6 +25,9 @@ class TrainResult:
     run_dir: object
     history: dict
     model: keras.Model
+    interrupted: bool = False
+    resumed_from_epoch: int = 0
+    step: int = 0
 
 
 def _positive(name, value, kind=(int, float)):
@@ -32,27 +36,16 @@ def _positive(name, value, kind=(int, float)):
     return value
 
 
-def learning_rate_schedule(name, learning_rate, total_steps):
-    """He et al. 2016 divide by 10 at 50% and 75% of training ("step")."""
-    if name == "constant":
-        return learning_rate
-    if name == "cosine":
-        return keras.optimizers.schedules.CosineDecay(learning_rate, max(total_steps, 1))
-    if name == "step":
-        boundaries = [max(total_steps // 2, 1), max(3 * total_steps // 4, 2)]
-        values = [learning_rate, learning_rate / 10, learning_rate / 100]
-        return keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
-    raise unknown_choice("schedule", name, SCHEDULES)
-
-
-def build_optimizer(name, learning_rate, momentum, weight_decay, schedule, total_steps):
-    if name not in OPTIMIZERS:
-        raise unknown_choice("optimizer", name, OPTIMIZERS)
-    rate = learning_rate_schedule(schedule, learning_rate, total_steps)
-    decay = weight_decay or None
-    if name == "sgd":
-        return keras.optimizers.SGD(rate, momentum=momentum, weight_decay=decay)
-    return keras.optimizers.Adam(rate, weight_decay=decay)
+def _check_options(epochs, batch_size, hist_every, optimizer, schedule, strategy):
+    _positive("epochs", epochs, int)
+    _positive("batch_size", batch_size, int)
+    _positive("hist_every", hist_every, int)
+    if optimizer not in OPTIMIZERS:
+        raise unknown_choice("optimizer", optimizer, OPTIMIZERS)
+    if schedule not in SCHEDULES:
+        raise unknown_choice("schedule", schedule, SCHEDULES)
+    if strategy not in STRATEGIES:
+        raise unknown_choice("strategy", strategy, STRATEGIES)
 
 
 def _dataset_info(dataset, num_classes):
@@ -103,6 +96,58 @@ def _build_model(model, info, knobs):
     return built, description
 
 
+def _load_initial_weights(model, path):
+    try:
+        model.load_weights(path)
+    except FileNotFoundError:
+        raise VgzooError(f"no checkpoint at {path}.") from None
+    except (ValueError, OSError, KeyError) as error:
+        raise VgzooError(
+            f"the checkpoint {path} does not fit {model.name} as configured "
+            f"(it was saved from another architecture or knobs): {str(error).splitlines()[0]}"
+        ) from None
+
+
+def _open_run(logdir, dataset_label, model_name, run_name, config, allow_resume):
+    """The run folder, locked: an interrupted run of the same config, or a new one."""
+    config["fingerprint"] = runs.fingerprint(config)
+    parent = runs.run_parent(logdir, dataset_label, model_name)
+    run_dir = lock = None
+    if allow_resume and not run_name:
+        run_dir, lock = runs.claim_resumable(parent, config["fingerprint"], resume.is_resumable)
+    if run_dir is None:
+        run_dir = runs.new_run_dir(logdir, dataset_label, model_name, run_name)
+        lock = runs.RunLock(run_dir)
+        if not lock.acquire():
+            raise VgzooError(f"another process is training into {run_dir}; choose another --run-name.")
+    state = resume.read_state(run_dir) if resume.is_resumable(run_dir) else None
+    if state and runs.read_config(run_dir).get("fingerprint") != config["fingerprint"]:
+        lock.release()
+        raise VgzooError(f"{run_dir} holds a run with other settings; choose another --run-name.")
+    if state is None:
+        runs.save_config(run_dir, config)
+    return run_dir, lock, state
+
+
+def _compile(observed, options, total_steps):
+    observed.compile(
+        optimizer=build_optimizer(total_steps=total_steps, **options),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+        # Summary ops cannot be compiled by XLA.
+        jit_compile=False,
+    )
+
+
+def _resume_from(observed, run_dir, state, train_data):
+    resume.restore(observed, run_dir)
+    # Each new iterator advances the seeded reshuffle by one epoch; opening
+    # (not reading) one per finished epoch puts the data order where it was.
+    for _ in range(state["epoch"]):
+        iter(train_data)
+    return state["epoch"]
+
+
 def train(
     model,
     *,
@@ -115,6 +160,8 @@ def train(
     momentum=0.9,
     weight_decay=1e-4,
     schedule="step",
+    clipnorm=None,
+    global_clipnorm=None,
     seed=0,
     hist_every=50,
     logdir=runs.DEFAULT_LOGDIR,
@@ -122,28 +169,25 @@ def train(
     validation_split=0.1,
     source_split="train",
     num_classes=None,
+    weights=None,
     run_name=None,
+    resume_run=True,
+    strategy="default",
     verbose="auto",
     **knobs,
 ):
     """Train `model` (a registry name or a Keras model) with gradients recorded.
 
     Data is a dataset name (`mnist`, `cifar10`, `cifar100`), `data=(x, y)`
-    arrays, or a batched `tf.data.Dataset` of (inputs, labels). Returns a
+    arrays, or a batched `tf.data.Dataset` of (inputs, labels). An
+    interrupted run with the same settings is resumed unless
+    `resume_run=False`; `weights=` starts from a checkpoint. Returns a
     `TrainResult` with the run folder, the Keras history and the model.
     """
     if dataset is None and data is None:
         raise VgzooError("say what to train on: dataset='mnist' (or cifar10, cifar100) or data=(x, y).")
-    _positive("epochs", epochs, int)
-    _positive("batch_size", batch_size, int)
-    _positive("hist_every", hist_every, int)
-    if optimizer not in OPTIMIZERS:
-        raise unknown_choice("optimizer", optimizer, OPTIMIZERS)
-    if schedule not in SCHEDULES:
-        raise unknown_choice("schedule", schedule, SCHEDULES)
-    learning_rate = _positive(
-        "learning_rate", learning_rate or DEFAULT_LEARNING_RATES[optimizer]
-    )
+    _check_options(epochs, batch_size, hist_every, optimizer, schedule, strategy)
+    learning_rate = _positive("learning_rate", learning_rate or DEFAULT_LEARNING_RATES[optimizer])
     if isinstance(model, str):
         registry.get_spec(model).resolve(knobs)  # fail on bad knobs before loading data
 
@@ -152,66 +196,79 @@ def train(
         dataset, data, batch_size, validation_split, limit, seed, source_split, num_classes
     )
     built, model_description = _build_model(model, info, knobs)
-    steps_per_epoch = int(train_data.cardinality())
-    total_steps = max(steps_per_epoch, 1) * epochs
-
-    dataset_label = dataset if data is None else "custom"
-    run_dir = runs.new_run_dir(logdir, dataset_label, built.name, run_name)
+    if weights:
+        _load_initial_weights(built, weights)
+    optimizer_options = dict(
+        name=optimizer,
+        learning_rate=learning_rate,
+        momentum=momentum,
+        weight_decay=weight_decay,
+        schedule=schedule,
+        clipnorm=clipnorm,
+        global_clipnorm=global_clipnorm,
+    )
     config = {
         "model": model_description,
         "dataset": dataclasses.asdict(info),
-        "optimizer": {
-            "name": optimizer,
-            "learning_rate": learning_rate,
-            "momentum": momentum,
-            "weight_decay": weight_decay,
-            "schedule": schedule,
-        },
+        "optimizer": optimizer_options,
         "epochs": epochs,
         "batch_size": batch_size,
         "seed": seed,
         "hist_every": hist_every,
+        "initial_weights": str(weights) if weights else None,
         "command": " ".join(sys.argv),
         "versions": runs.library_versions(),
     }
-    runs.save_config(run_dir, config)
+    dataset_label = dataset if data is None else "custom"
+    run_dir, lock, state = _open_run(
+        logdir, dataset_label, built.name, run_name, config, resume_run
+    )
+    try:
+        return _fit(built, run_dir, state, config, train_data, validation_data, verbose)
+    finally:
+        lock.release()
 
+
+def _fit(built, run_dir, state, config, train_data, validation_data, verbose):
+    if state:
+        # Before the writers open their new files, which must not be rewritten.
+        for folder in ("train", "validation"):
+            truncate_events(run_dir / folder, state["epoch"], state["step"])
     train_writer = tf.summary.create_file_writer(str(run_dir / "train"))
     validation_writer = (
         tf.summary.create_file_writer(str(run_dir / "validation")) if validation_data else None
     )
-    observed = ObservedModel(built, train_writer, hist_every)
-    observed.compile(
-        optimizer=build_optimizer(
-            optimizer, learning_rate, momentum, weight_decay, schedule, total_steps
-        ),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-        # Summary ops cannot be compiled by XLA.
-        jit_compile=False,
-    )
+    observed = ObservedModel(built, train_writer, config["hist_every"])
+    steps_per_epoch = max(int(train_data.cardinality()), 1)
+    _compile(observed, config["optimizer"], steps_per_epoch * config["epochs"])
+    initial_epoch = _resume_from(observed, run_dir, state, train_data) if state else 0
     monitor = "val_loss" if validation_data else "loss"
-    callbacks = [
-        EpochLogger(train_writer, validation_writer, config),
-        keras.callbacks.ModelCheckpoint(str(run_dir / "last.weights.h5"), save_weights_only=True),
-        keras.callbacks.ModelCheckpoint(
-            str(run_dir / "best.weights.h5"),
-            save_weights_only=True,
-            save_best_only=True,
-            monitor=monitor,
-        ),
-    ]
-    try:
-        history = observed.fit(
-            train_data,
-            validation_data=validation_data,
-            epochs=epochs,
-            callbacks=callbacks,
-            verbose=verbose,
-            shuffle=False,  # the tf.data pipeline shuffles, seeded
-        )
-    finally:
-        for writer in (train_writer, validation_writer):
-            if writer is not None:
-                writer.close()
-    return TrainResult(run_dir=run_dir, history=history.history, model=built)
+    with resume.InterruptFlag() as interrupt:
+        callbacks = [
+            EpochLogger(train_writer, validation_writer, config, write_config=not state),
+            resume.TrainingState(run_dir, interrupt, monitor, best=(state or {}).get("best")),
+        ]
+        try:
+            history = observed.fit(
+                train_data,
+                validation_data=validation_data,
+                epochs=config["epochs"],
+                initial_epoch=initial_epoch,
+                callbacks=callbacks,
+                verbose=verbose,
+                shuffle=False,  # the tf.data pipeline shuffles, seeded
+            )
+        finally:
+            for writer in (train_writer, validation_writer):
+                if writer is not None:
+                    writer.close()
+    if not interrupt.raised:
+        resume.mark_finished(run_dir)
+    return TrainResult(
+        run_dir=run_dir,
+        history=history.history,
+        model=built,
+        interrupted=interrupt.raised,
+        resumed_from_epoch=initial_epoch,
+        step=int(observed.optimizer.iterations),
+    )

@@ -13,13 +13,16 @@ from vgzoo.observe import summaries
 
 
 class EpochLogger(keras.callbacks.Callback):
-    def __init__(self, train_writer, validation_writer, config):
+    def __init__(self, train_writer, validation_writer, config, write_config=True):
         super().__init__()
+        self.write_config = write_config
         self.train_writer = train_writer
         self.validation_writer = validation_writer
         self.config = config
 
     def on_train_begin(self, logs=None):
+        if not self.write_config:
+            return
         text = "```json\n" + json.dumps(self.config, indent=2, sort_keys=True) + "\n```"
         with self.train_writer.as_default(step=0):
             tf.summary.text("config", text)

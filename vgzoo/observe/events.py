@@ -1,0 +1,51 @@
+"""Rewriting a run's event files so a resumed run has no duplicated steps.
+
+A run killed in the middle of an epoch may have flushed summaries past its
+last saved state. Before it resumes, those are dropped, so the resumed run
+appends to one unbroken history. Epoch summaries (`epoch_*`, `weights/*`)
+are indexed by epoch, everything else by training step.
+"""
+from pathlib import Path
+
+import tensorflow as tf
+from tensorboard.compat.proto import event_pb2
+
+EPOCH_INDEXED_PREFIXES = ("epoch_", "weights/")
+
+
+def _keep(event, epoch, step):
+    if not event.HasField("summary"):
+        return True  # file version and other bookkeeping records
+    kept = [
+        value
+        for value in event.summary.value
+        if event.step < (epoch if value.tag.startswith(EPOCH_INDEXED_PREFIXES) else step)
+    ]
+    del event.summary.value[:]
+    event.summary.value.extend(kept)
+    return bool(kept)
+
+
+def _read_events(path):
+    """The events of one file, up to a record cut short by a kill."""
+    iterator = iter(tf.data.TFRecordDataset(str(path)))
+    while True:
+        try:
+            record = next(iterator)
+        except (StopIteration, tf.errors.DataLossError):
+            return
+        yield event_pb2.Event.FromString(record.numpy())
+
+
+def truncate_events(folder, epoch, step):
+    """Keep epoch summaries before `epoch` and step summaries before `step`."""
+    for path in sorted(Path(folder).glob("events.out.tfevents.*")):
+        records = []
+        for event in _read_events(path):
+            if _keep(event, epoch, step):
+                records.append(event.SerializeToString())
+        temporary = path.with_name(f".{path.name}.tmp")
+        with tf.io.TFRecordWriter(str(temporary)) as writer:
+            for record in records:
+                writer.write(record)
+        temporary.replace(path)
