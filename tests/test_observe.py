@@ -37,10 +37,12 @@ def _observe_one_step(model, images, labels, logdir, learning_rate=0.05):
 @pytest.fixture
 def float64():
     """Float64 keeps summation-order noise (~1e-5 in float32) out of the comparison."""
-    previous = keras.config.floatx()
+    previous_floatx, previous_policy = keras.config.floatx(), keras.config.dtype_policy()
     keras.config.set_floatx("float64")
+    keras.config.set_dtype_policy("float64")
     yield
-    keras.config.set_floatx(previous)
+    keras.config.set_floatx(previous_floatx)
+    keras.config.set_dtype_policy(previous_policy)
 
 
 @pytest.mark.parametrize("name", ["resnet20", "mlp10"])
@@ -49,6 +51,7 @@ def test_recorded_histograms_equal_an_independent_gradient_tape(name, tmp_path, 
     images = np.random.default_rng(0).random((32, 28, 28, 1))
     labels = np.random.default_rng(1).integers(0, 10, 32)
     model = vgzoo.create_model(name, (28, 28, 1), 10, activation="sigmoid")
+    assert {w.dtype for w in model.weights} == {"float64"}
     initial_weights = model.get_weights()
 
     _observe_one_step(model, images, labels, tmp_path)
