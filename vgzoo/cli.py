@@ -98,6 +98,8 @@ def cmd_train(args):
         limit=args.limit,
         validation_split=args.validation_split,
         source_split=args.data_split,
+        seq_len=args.seq_len,
+        steps_per_epoch=args.steps_per_epoch,
         run_name=args.run_name,
         weights=args.weights,
         resume_run=not args.no_resume,
@@ -159,7 +161,10 @@ def build_parser():
 
     train = commands.add_parser("train", help="train a model with gradients recorded")
     train.add_argument("model")
-    train.add_argument("--dataset", default="mnist", help="mnist, cifar10 or cifar100")
+    train.add_argument(
+        "--dataset", default="mnist",
+        help="mnist, cifar10, cifar100, or a sequence task: adding, copy, seqmnist, pmnist",
+    )
     train.add_argument("--epochs", type=int, default=10)
     train.add_argument("--batch-size", type=int, default=128)
     train.add_argument("--optimizer", default="sgd", help="sgd or adam")
@@ -174,6 +179,11 @@ def build_parser():
     train.add_argument("--validation-split", type=float, default=0.1)
     train.add_argument(
         "--data-split", default="train", help="train (default) or test: smoke runs only"
+    )
+    train.add_argument("--seq-len", type=int, default=None, help="T for the adding and copy tasks")
+    train.add_argument(
+        "--steps-per-epoch", type=int, default=None,
+        help="steps between epoch summaries on streamed sequence tasks (default 100)",
     )
     train.add_argument("--run-name", default=None, help="run folder name (default: time-stamp)")
     train.add_argument("--weights", default=None, help="start from this .weights.h5 checkpoint")
@@ -205,7 +215,8 @@ def main(argv=None):
         return args.run(args)
     except VgzooError as error:
         print(f"vgzoo: error: {error}", file=sys.stderr)
-        return 2
+        # A run that diverged was good input that went bad: told apart from usage errors.
+        return 3 if type(error).__name__ == "TrainingDiverged" else 2
     except KeyboardInterrupt:
         print("vgzoo: interrupted", file=sys.stderr)
         return 130

@@ -47,7 +47,7 @@ def measure(label, name, knobs, images, labels, run_dir, seed):
     variables, gradients = gradients_at_init(model, images, labels)
     writer = tf.summary.create_file_writer(str(run_dir / label))
     with writer.as_default(step=0):
-        norms = summaries.record_gradients(variables, gradients, 0, True)
+        norms, _ = summaries.record_gradients(variables, gradients, 0, True)
     writer.close()
     order = summaries.layers_in_order(variables)
     first, last = float(norms[order[0]]), float(norms[order[-1]])

@@ -73,7 +73,13 @@ class InterruptFlag:
 
     def __init__(self):
         self.raised = False
+        self.reason = None
         self._previous = None
+
+    def stop(self, reason):
+        """Stop for another reason than Ctrl-C (a diverged run, say)."""
+        self.raised = True
+        self.reason = reason
 
     def __enter__(self):
         # Signal handlers can only be set from the main thread; elsewhere
@@ -88,6 +94,7 @@ class InterruptFlag:
 
     def _handle(self, signum, frame):
         self.raised = True
+        self.reason = "interrupted"
         signal.signal(signal.SIGINT, self._previous)
 
 

@@ -14,10 +14,15 @@ from vgzoo import registry, resume, runs
 from vgzoo.errors import VgzooError, unknown_choice
 from vgzoo.observe.epoch import EpochLogger
 from vgzoo.observe.events import truncate_events
+from vgzoo.observe.explosion import ExplosionGuard, TrainingDiverged
 from vgzoo.observe.step import ObservedModel
+from vgzoo.observe import figures
 from vgzoo.optim import DEFAULT_LEARNING_RATES, OPTIMIZERS, SCHEDULES, build_optimizer
 
 STRATEGIES = ("default",)
+CLASSIFICATION_LOSS = "sparse_categorical_crossentropy"
+# Sequence tasks stream fresh examples for ever; an "epoch" is this many steps.
+DEFAULT_STREAM_STEPS = 100
 
 
 @dataclasses.dataclass
@@ -62,20 +67,23 @@ def _dataset_info(dataset, num_classes):
     )
 
 
-def _load_data(dataset, data, batch_size, validation_split, limit, seed, source_split, num_classes):
-    from vgzoo.datasets import make_datasets
+def _load_data(dataset, data, num_classes, **options):
+    from vgzoo.datasets import DATASET_NAMES, make_datasets
 
     if isinstance(data, tf.data.Dataset):
         return data, None, _dataset_info(data, num_classes)
-    return make_datasets(
-        dataset if data is None else None,
-        data=data,
-        batch_size=batch_size,
-        source_split=source_split,
-        validation_split=validation_split,
-        limit=limit,
-        seed=seed,
-    )
+    seq_len = options.pop("seq_len")
+    if data is not None:
+        return make_datasets(None, data=data, **options)
+    from vgzoo.datasets.sequences import SEQUENCE_TASKS, make_sequence_datasets
+
+    if dataset in SEQUENCE_TASKS:
+        return make_sequence_datasets(dataset, seq_len=seq_len, **options)
+    if dataset not in DATASET_NAMES:
+        raise unknown_choice("dataset", dataset, DATASET_NAMES + SEQUENCE_TASKS)
+    if seq_len is not None:
+        raise VgzooError(f"seq_len applies to the sequence tasks {', '.join(SEQUENCE_TASKS)}, not to images.")
+    return make_datasets(dataset, **options)
 
 
 def _build_model(model, info, knobs):
@@ -86,6 +94,9 @@ def _build_model(model, info, knobs):
     if info.num_classes is None:
         raise VgzooError("training a registry model on a tf.data.Dataset needs num_classes=.")
     spec = registry.get_spec(model)
+    head = getattr(info, "head", None)
+    if head and "head" in spec.knobs:
+        knobs = dict(knobs, head=knobs.get("head", head))
     built = registry.create_model(model, info.input_shape, info.num_classes, **knobs)
     description = {
         "name": spec.name,
@@ -94,6 +105,23 @@ def _build_model(model, info, knobs):
         "arguments": spec.resolve(knobs),
     }
     return built, description
+
+
+def _is_stream(train_data):
+    return int(train_data.cardinality()) == tf.data.INFINITE_CARDINALITY
+
+
+def _steps_per_epoch(train_data, requested):
+    cardinality = int(train_data.cardinality())
+    if _is_stream(train_data):
+        return DEFAULT_STREAM_STEPS if requested is None else _positive("steps_per_epoch", requested, int)
+    if requested is not None and requested != cardinality:
+        raise VgzooError(
+            f"steps_per_epoch applies to streamed sequence tasks; this data set has {cardinality} batches."
+        )
+    if cardinality < 1:
+        raise VgzooError("the training data is empty or of unknown length; pass steps_per_epoch.")
+    return cardinality
 
 
 def _load_initial_weights(model, path):
@@ -129,14 +157,31 @@ def _open_run(logdir, dataset_label, model_name, run_name, config, allow_resume)
     return run_dir, lock, state
 
 
-def _compile(observed, options, total_steps):
+def _compile(observed, options, total_steps, loss):
     observed.compile(
         optimizer=build_optimizer(total_steps=total_steps, **options),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
+        loss=loss,
+        metrics=["accuracy"] if loss == CLASSIFICATION_LOSS else [],
         # Summary ops cannot be compiled by XLA.
         jit_compile=False,
     )
+
+
+def _figure_callbacks(observed, writer, hist_every):
+    """Gradient flow against depth each epoch; through time too for sequences."""
+    layers = observed.layer_order
+    flow = figures.RecordedFigure(
+        writer, "gradient_flow/by_layer", observed.latest_layer_mean_abs.value, hist_every,
+        lambda steps, rows: figures.gradient_flow_png(layers, steps, rows, title=observed.name),
+        cumulative=False,
+    )
+    if not observed.watch_inputs:
+        return [flow]
+    heatmap = figures.RecordedFigure(
+        writer, "grad_through_time/heatmap", observed.latest_timestep_norms.value, hist_every,
+        figures.heatmap_png, cumulative=True,
+    )
+    return [flow, heatmap]
 
 
 def _resume_from(observed, run_dir, state, train_data):
@@ -169,6 +214,8 @@ def train(
     validation_split=0.1,
     source_split="train",
     num_classes=None,
+    seq_len=None,
+    steps_per_epoch=None,
     weights=None,
     run_name=None,
     resume_run=True,
@@ -193,8 +240,17 @@ def train(
 
     keras.utils.set_random_seed(seed)
     train_data, validation_data, info = _load_data(
-        dataset, data, batch_size, validation_split, limit, seed, source_split, num_classes
+        dataset,
+        data,
+        num_classes,
+        batch_size=batch_size,
+        validation_split=validation_split,
+        limit=limit,
+        seed=seed,
+        source_split=source_split,
+        seq_len=seq_len,
     )
+    steps_per_epoch = _steps_per_epoch(train_data, steps_per_epoch)
     built, model_description = _build_model(model, info, knobs)
     if weights:
         _load_initial_weights(built, weights)
@@ -212,6 +268,8 @@ def train(
         "dataset": dataclasses.asdict(info),
         "optimizer": optimizer_options,
         "epochs": epochs,
+        "steps_per_epoch": steps_per_epoch,
+        "loss": getattr(info, "loss", CLASSIFICATION_LOSS),
         "batch_size": batch_size,
         "seed": seed,
         "hist_every": hist_every,
@@ -239,8 +297,8 @@ def _fit(built, run_dir, state, config, train_data, validation_data, verbose):
         tf.summary.create_file_writer(str(run_dir / "validation")) if validation_data else None
     )
     observed = ObservedModel(built, train_writer, config["hist_every"])
-    steps_per_epoch = max(int(train_data.cardinality()), 1)
-    _compile(observed, config["optimizer"], steps_per_epoch * config["epochs"])
+    steps_per_epoch = config["steps_per_epoch"]
+    _compile(observed, config["optimizer"], steps_per_epoch * config["epochs"], config["loss"])
     initial_epoch = _resume_from(observed, run_dir, state, train_data) if state else 0
     monitor = "val_loss" if validation_data else "loss"
     with resume.InterruptFlag() as interrupt:
@@ -248,12 +306,18 @@ def _fit(built, run_dir, state, config, train_data, validation_data, verbose):
             EpochLogger(train_writer, validation_writer, config, write_config=not state),
             resume.TrainingState(run_dir, interrupt, monitor, best=(state or {}).get("best")),
         ]
+        callbacks.append(
+            ExplosionGuard(observed.explosion_note.value, observed.trainable_variables, interrupt.stop)
+        )
+        callbacks += _figure_callbacks(observed, train_writer, config["hist_every"])
         try:
             history = observed.fit(
                 train_data,
                 validation_data=validation_data,
                 epochs=config["epochs"],
                 initial_epoch=initial_epoch,
+                # Finite data sets are re-read each epoch; streams are not.
+                steps_per_epoch=steps_per_epoch if _is_stream(train_data) else None,
                 callbacks=callbacks,
                 verbose=verbose,
                 shuffle=False,  # the tf.data pipeline shuffles, seeded
@@ -262,6 +326,11 @@ def _fit(built, run_dir, state, config, train_data, validation_data, verbose):
             for writer in (train_writer, validation_writer):
                 if writer is not None:
                     writer.close()
+    if interrupt.raised and interrupt.reason != "interrupted":
+        raise TrainingDiverged(
+            f"{interrupt.reason}. The last good weights are in {run_dir / 'last.weights.h5'} and "
+            f"the events so far in {run_dir}; lower the learning rate or clip gradients (--global-clipnorm)."
+        )
     if not interrupt.raised:
         resume.mark_finished(run_dir)
     return TrainResult(

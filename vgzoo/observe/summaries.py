@@ -1,9 +1,15 @@
 """Summary writers for gradients and weights, usable inside a compiled step.
 
+Whole-model scalars: `global_grad_norm` (before any clipping) and
+`vanishing_ratio`, log10 of the first layer's gradient norm over the last
+layer's: about 0 when gradient reaches the input, very negative when it
+vanishes, positive when it explodes toward the input.
+
 Tags are grouped by kind, then layer, then variable
 (`gradients/stage1_block1_conv1/kernel`, `grad_norm/stage1_block1_conv1`), so
 TensorBoard's search and its histogram tabs line up across the runs of a pair.
 """
+import numpy as np
 import tensorflow as tf
 
 
@@ -52,23 +58,53 @@ def record_gradients(variables, gradients, step, record_now):
 
     Histograms and norms are computed inside the branch, so steps that are
     not recorded pay nothing; the norm scalars are written outside it to keep
-    their tags free of the branch's name scope. Returns the norms by layer.
+    their tags free of the branch's name scope. Returns the norms by layer
+    and the mean |gradient| of each layer in depth order.
     """
     present = [(v, g) for v, g in zip(variables, gradients) if g is not None]
+
+    order = layers_in_order(v for v, _ in present)
 
     def write_and_measure():
         for variable, gradient in present:
             write_histogram(f"gradients/{variable.path}", gradient, step)
-        return layer_norms([v for v, _ in present], [g for _, g in present])
+        variables, tensors = [v for v, _ in present], [g for _, g in present]
+        mean_abs = layer_mean_abs(variables, tensors)
+        return layer_norms(variables, tensors), tf.stack([mean_abs[layer] for layer in order])
 
     def skip():
-        return {layer: tf.constant(0.0) for layer in layers_in_order(v for v, _ in present)}
+        return {layer: tf.constant(0.0) for layer in order}, tf.zeros([len(order)])
 
-    norms = tf.cond(record_now, write_and_measure, skip)
+    norms, mean_abs_in_order = tf.cond(record_now, write_and_measure, skip)
     with tf.summary.record_if(record_now):
         for layer, norm in norms.items():
             tf.summary.scalar(f"grad_norm/{layer}", norm, step=step)
-    return norms
+        tf.summary.scalar("global_grad_norm", global_norm(norms.values()), step=step)
+        tf.summary.scalar("vanishing_ratio", log10_ratio(norms[order[0]], norms[order[-1]]), step=step)
+    return norms, mean_abs_in_order
+
+
+def layer_mean_abs(variables, tensors):
+    """Mean |value| over all of a layer's variables, by layer."""
+    sums, counts = {}, {}
+    for variable, tensor in zip(variables, tensors):
+        layer = layer_of(variable)
+        total = tf.reduce_sum(tf.abs(tf.cast(tensor, tf.float32)))
+        sums[layer] = sums[layer] + total if layer in sums else total
+        counts[layer] = counts.get(layer, 0) + int(np.prod(variable.shape))
+    return {layer: sums[layer] / counts[layer] for layer in sums}
+
+
+def global_norm(layer_norms_):
+    return tf.sqrt(tf.add_n([tf.square(norm) for norm in layer_norms_]))
+
+
+def log10_ratio(numerator, denominator):
+    """log10(numerator / denominator), finite for zero gradients (clamped at 1e-30)."""
+    tiny = tf.constant(1e-30, tf.float32)
+    numerator = tf.maximum(tf.cast(numerator, tf.float32), tiny)
+    denominator = tf.maximum(tf.cast(denominator, tf.float32), tiny)
+    return (tf.math.log(numerator) - tf.math.log(denominator)) / tf.math.log(10.0)
 
 
 def write_weights(variables, step):

@@ -1,0 +1,49 @@
+"""A run whose gradients explode stops cleanly, names the layer and the step, keeps good weights."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+import vgzoo
+from vgzoo.observe.explosion import TrainingDiverged
+
+
+def test_exploding_run_stops_with_the_layer_and_the_step(tmp_path):
+    random = np.random.default_rng(0)
+    images = random.integers(0, 256, (512, 28, 28, 1), dtype=np.uint8)
+    labels = random.integers(0, 10, 512)
+    with pytest.raises(TrainingDiverged) as error:
+        vgzoo.train(
+            "mlp10", data=(images, labels), learning_rate=1e4, epochs=3, batch_size=32,
+            hist_every=1, validation_split=0.25, logdir=tmp_path, verbose=0,
+        )
+    message = str(error.value)
+    assert "training diverged at step" in message and "layer stem_dense" in message
+    assert "\n" not in message
+    step = int(message.split("at step ")[1].split(":")[0])
+
+    (run_dir,) = (tmp_path / "custom" / "mlp10").iterdir()
+    model = vgzoo.create_model("mlp10", (28, 28, 1), 10)
+    model.load_weights(run_dir / "last.weights.h5")
+    assert all(np.isfinite(w.numpy()).all() for w in model.weights), "the last good weights"
+
+    events = EventAccumulator(str(run_dir / "train"), size_guidance={"tensors": 0})
+    events.Reload()
+    recorded = [event.step for event in events.Tensors("step_loss")]
+    assert recorded == list(range(step + 1)), "events up to the bad step were written"
+    assert not (run_dir / "state.json").exists() or '"finished": true' not in (run_dir / "state.json").read_text()
+
+
+def test_the_command_exits_non_zero_with_one_line(tmp_path, mnist_data_dir):
+    result = subprocess.run(
+        [sys.executable, "-m", "vgzoo", "train", "mlp10", "--dataset", "mnist", "--data-split", "test",
+         "--limit", "512", "--lr", "10000", "--epochs", "2", "--batch-size", "32", "--logdir", str(tmp_path)],
+        capture_output=True, text=True, env=dict(os.environ, PYTHONWARNINGS="ignore"), timeout=300,
+    )
+    assert result.returncode == 3
+    lines = [line for line in result.stderr.splitlines() if line.startswith("vgzoo:")]
+    assert len(lines) == 1 and "training diverged at step" in lines[0]
+    assert "Traceback" not in result.stderr
