@@ -107,3 +107,31 @@ def test_bad_training_options_are_one_line_errors(options, message, tmp_path, mn
     with pytest.raises(vgzoo.VgzooError, match=message):
         vgzoo.train("mlp10", **arguments)
     assert not any(tmp_path.iterdir()), "nothing is written for bad input"
+
+
+def test_a_run_records_hparams_final_metrics_and_pictures(tmp_path):
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    random = np.random.default_rng(1)
+    images = random.integers(0, 256, (64, 28, 28, 1), dtype=np.uint8)
+    labels = random.integers(0, 10, 64)
+    result = vgzoo.train(
+        "resmlp10", data=(images, labels), width=16, epochs=2, batch_size=16, hist_every=1,
+        validation_split=0.25, logdir=tmp_path, verbose=0, activation="sigmoid",
+    )
+    root = read_events(result.run_dir)
+    session = root.SummaryMetadata("_hparams_/session_start_info")
+    start = plugin_data_pb2.HParamsPluginData.FromString(session.plugin_data.content).session_start_info
+    assert start.hparams["model"].string_value == "resmlp10"
+    assert start.hparams["activation"].string_value == "sigmoid"
+    assert start.hparams["residual"].bool_value is True
+    assert tensor_steps(root, "final/val_loss") == [2]
+    assert "custom_scalars__config__" in root.Tags()["tensors"]
+
+    train_events = read_events(result.run_dir / "train")
+    pictures = train_events.Tensors("gradient_flow/by_layer")
+    assert [event.step for event in pictures] == [0, 1]
+    png = pictures[0].tensor_proto.string_val[2]  # width, height, then the encoded image
+    assert png.startswith(b"\x89PNG")
+    assert tensor_steps(train_events, "vanishing_ratio") == list(range(6))
+    assert tensor_steps(train_events, "global_grad_norm") == list(range(6))

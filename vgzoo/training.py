@@ -16,7 +16,7 @@ from vgzoo.observe.epoch import EpochLogger
 from vgzoo.observe.events import truncate_events
 from vgzoo.observe.explosion import ExplosionGuard, TrainingDiverged
 from vgzoo.observe.step import ObservedModel
-from vgzoo.observe import figures
+from vgzoo.observe import comparison, figures
 from vgzoo.optim import DEFAULT_LEARNING_RATES, OPTIMIZERS, SCHEDULES, build_optimizer
 
 STRATEGIES = ("default",)
@@ -300,6 +300,8 @@ def _fit(built, run_dir, state, config, train_data, validation_data, verbose):
     steps_per_epoch = config["steps_per_epoch"]
     _compile(observed, config["optimizer"], steps_per_epoch * config["epochs"], config["loss"])
     initial_epoch = _resume_from(observed, run_dir, state, train_data) if state else 0
+    if not state:
+        comparison.write_run_start(run_dir, config, run_dir.name)
     monitor = "val_loss" if validation_data else "loss"
     with resume.InterruptFlag() as interrupt:
         callbacks = [
@@ -332,6 +334,7 @@ def _fit(built, run_dir, state, config, train_data, validation_data, verbose):
             f"the events so far in {run_dir}; lower the learning rate or clip gradients (--global-clipnorm)."
         )
     if not interrupt.raised:
+        comparison.write_final_metrics(run_dir, history.history, config["epochs"])
         resume.mark_finished(run_dir)
     return TrainResult(
         run_dir=run_dir,
