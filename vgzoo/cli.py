@@ -191,7 +191,10 @@ def build_parser():
         "--no-resume", action="store_true",
         help="start a new run even if an interrupted one with the same settings exists",
     )
-    train.add_argument("--strategy", default="default", help="tf.distribute strategy: default")
+    train.add_argument(
+        "--strategy", default="default",
+        help="default, mirrored (all GPUs; VGZOO_CPU_REPLICAS=N splits the CPU) or multiworker (TF_CONFIG)",
+    )
     train.add_argument("--clipnorm", type=float, default=None, help="clip each gradient's norm")
     train.add_argument("--global-clipnorm", type=float, default=None, help="clip the global norm")
     train.add_argument(

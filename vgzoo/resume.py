@@ -14,6 +14,7 @@ import threading
 from pathlib import Path
 
 import keras
+import numpy as np
 
 from vgzoo.runs import atomic_write_text
 
@@ -114,8 +115,9 @@ class TrainingState(keras.callbacks.Callback):
             self.model.stop_training = True
 
     def on_epoch_end(self, epoch, logs=None):
-        self.step = int(self.model.optimizer.iterations)
-        atomic_save_weights(self.model, self.run_dir / "last.weights.h5")
+        self.step = int(self.model.optimizer.iterations.numpy())
+        if all(np.isfinite(weight).all() for weight in self.model.get_weights()):
+            atomic_save_weights(self.model, self.run_dir / "last.weights.h5")
         if self.interrupt.raised:
             return  # a partial epoch is never recorded as completed
         value = (logs or {}).get(self.monitor)
@@ -139,4 +141,4 @@ class TrainingState(keras.callbacks.Callback):
                 old.unlink(missing_ok=True)
 
     def on_train_end(self, logs=None):
-        self.step = int(self.model.optimizer.iterations)
+        self.step = int(self.model.optimizer.iterations.numpy())

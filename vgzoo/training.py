@@ -11,6 +11,7 @@ import keras
 import tensorflow as tf
 
 from vgzoo import registry, resume, runs
+from vgzoo.distribute import STRATEGIES, make_strategy
 from vgzoo.errors import VgzooError, unknown_choice
 from vgzoo.observe.epoch import EpochLogger
 from vgzoo.observe.events import truncate_events
@@ -19,7 +20,6 @@ from vgzoo.observe.step import ObservedModel
 from vgzoo.observe import comparison, figures
 from vgzoo.optim import DEFAULT_LEARNING_RATES, OPTIMIZERS, SCHEDULES, build_optimizer
 
-STRATEGIES = ("default",)
 CLASSIFICATION_LOSS = "sparse_categorical_crossentropy"
 # Sequence tasks stream fresh examples for ever; an "epoch" is this many steps.
 DEFAULT_STREAM_STEPS = 100
@@ -238,6 +238,8 @@ def train(
     if isinstance(model, str):
         registry.get_spec(model).resolve(knobs)  # fail on bad knobs before loading data
 
+    # The strategy first: it may lay out devices, which must precede any op.
+    distribution = make_strategy(strategy)
     keras.utils.set_random_seed(seed)
     train_data, validation_data, info = _load_data(
         dataset,
@@ -251,7 +253,8 @@ def train(
         seq_len=seq_len,
     )
     steps_per_epoch = _steps_per_epoch(train_data, steps_per_epoch)
-    built, model_description = _build_model(model, info, knobs)
+    with distribution.scope():
+        built, model_description = _build_model(model, info, knobs)
     if weights:
         _load_initial_weights(built, weights)
     optimizer_options = dict(
@@ -273,6 +276,8 @@ def train(
         "batch_size": batch_size,
         "seed": seed,
         "hist_every": hist_every,
+        "strategy": strategy,
+        "replicas": distribution.num_replicas_in_sync,
         "initial_weights": str(weights) if weights else None,
         "command": " ".join(sys.argv),
         "versions": runs.library_versions(),
@@ -282,7 +287,8 @@ def train(
         logdir, dataset_label, built.name, run_name, config, resume_run
     )
     try:
-        return _fit(built, run_dir, state, config, train_data, validation_data, verbose)
+        with distribution.scope():
+            return _fit(built, run_dir, state, config, train_data, validation_data, verbose)
     finally:
         lock.release()
 
@@ -342,5 +348,5 @@ def _fit(built, run_dir, state, config, train_data, validation_data, verbose):
         model=built,
         interrupted=interrupt.raised,
         resumed_from_epoch=initial_epoch,
-        step=int(observed.optimizer.iterations),
+        step=int(observed.optimizer.iterations.numpy()),
     )

@@ -50,7 +50,3 @@ class ExplosionGuard(keras.callbacks.Callback):
 def layer_of_path(path):
     return path.rsplit("/", 1)[0]
 
-
-def new_note():
-    return tf.Variable([NO_EXPLOSION, NO_EXPLOSION], dtype=tf.int64, trainable=False)
-

@@ -85,7 +85,7 @@ class RecordedFigure(keras.callbacks.Callback):
         self.steps, self.rows = [], []
 
     def on_train_batch_end(self, batch, logs=None):
-        step = int(self.model.optimizer.iterations) - 1
+        step = int(self.model.optimizer.iterations.numpy()) - 1
         if step % self.hist_every == 0:
             self.steps.append(step)
             self.rows.append(self.latest.numpy().copy())

@@ -19,17 +19,19 @@ class ObservedModel(keras.Model):
         super().__init__(inputs=model.inputs, outputs=model.outputs, name=model.name)
         self.summary_writer = writer
         self.hist_every = int(hist_every)
-        self.explosion_note = _Untracked(explosion.new_note())
+        self.explosion_note = _Untracked(
+            _first_replica_variable(tf.constant([explosion.NO_EXPLOSION] * 2, tf.int64))
+        )
         self.layer_order = summaries.layers_in_order(model.trainable_variables)
         self.latest_layer_mean_abs = _Untracked(
-            tf.Variable(tf.zeros([len(self.layer_order)]), trainable=False)
+            _first_replica_variable(tf.zeros([len(self.layer_order)]))
         )
         self.watch_inputs = timesteps.is_sequence(model.inputs[0])
         if self.watch_inputs:
             # Read by the heat-map callback after recorded steps; a plain
             # tf.Variable, so it never enters the model's checkpoints.
             self.latest_timestep_norms = _Untracked(
-                tf.Variable(tf.zeros([model.inputs[0].shape[1]]), trainable=False)
+                _first_replica_variable(tf.zeros([model.inputs[0].shape[1]]))
             )
 
     def train_step(self, data):
@@ -49,28 +51,36 @@ class ObservedModel(keras.Model):
         # Read before `apply`, which advances the counter: step k is the k-th batch.
         step = tf.identity(self.optimizer.iterations)
         learning_rate = self.optimizer.learning_rate
-        self._apply_if_finite(step, loss, gradients, variables)
-        self._loss_tracker_metric().update_state(loss, sample_weight=tf.shape(y_pred)[0])
+        applied, applied_loss = _across_replicas(gradients, loss)
+        self._apply_if_finite(step, applied_loss, applied, gradients, variables)
+        self._loss_tracker_metric().update_state(applied_loss, sample_weight=tf.shape(y_pred)[0])
         logs = self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
-        self._record(step, loss, learning_rate, logs, variables, gradients, input_gradient)
+        self._record(step, applied_loss, learning_rate, logs, variables, applied, input_gradient)
         return logs
 
-    def _apply_if_finite(self, step, loss, gradients, variables):
-        """Apply the update unless it holds NaN or inf; then note where it went bad."""
-        finite = explosion.finite_by_variable(gradients)
+    def _apply_if_finite(self, step, loss, applied, gradients, variables):
+        """Apply the update unless it holds NaN or inf; then note where it went bad.
+
+        Under a distribution strategy the update is always applied (the
+        optimizer's cross-replica merge cannot sit inside a branch); the run
+        still stops after the step and keeps the last finite weights saved.
+        """
+        finite = explosion.finite_by_variable(applied)
         all_finite = tf.logical_and(tf.reduce_all(finite), tf.reduce_all(tf.math.is_finite(loss)))
 
         def apply():
             self.optimizer.apply(gradients, variables)
             return tf.constant(True)
 
-        def note():
-            bad_gradient = tf.logical_not(tf.reduce_all(finite))
-            index = tf.where(bad_gradient, explosion.first_bad_index(finite), explosion.NO_EXPLOSION)
-            self.explosion_note.value.assign(tf.stack([tf.cast(step, tf.int64), index]))
-            return tf.constant(False)
-
-        tf.cond(all_finite, apply, note)
+        bad_gradient = tf.logical_not(tf.reduce_all(finite))
+        index = tf.where(bad_gradient, explosion.first_bad_index(finite), explosion.NO_EXPLOSION)
+        note = self.explosion_note.value
+        # Assigned every step: a cross-replica variable cannot be assigned in a branch.
+        note.assign(tf.where(all_finite, note.read_value(), tf.stack([tf.cast(step, tf.int64), index])))
+        if tf.distribute.has_strategy():
+            apply()
+        else:
+            tf.cond(all_finite, apply, lambda: tf.constant(False))
 
     def _loss_tracker_metric(self):
         return next(metric for metric in self.metrics if metric.name == "loss")
@@ -97,6 +107,30 @@ class ObservedModel(keras.Model):
         )
         with tf.summary.record_if(record_now):
             tf.summary.scalar("grad_reach", timesteps.grad_reach(norms), step=step)
+
+
+def _replicas_in_sync():
+    return tf.distribute.get_strategy().num_replicas_in_sync
+
+
+def _across_replicas(gradients, loss):
+    """The gradients and loss the optimizer applies: summed over replicas.
+
+    Keras scales each replica's loss by 1/replicas and its optimizer sums the
+    replicas' gradients; the same all-reduce here gives the recorded copy.
+    """
+    context = tf.distribute.get_replica_context()
+    if context is None or _replicas_in_sync() == 1:
+        return gradients, loss
+    summed = context.all_reduce(tf.distribute.ReduceOp.SUM, list(gradients))
+    return summed, context.all_reduce(tf.distribute.ReduceOp.SUM, loss)
+
+
+def _first_replica_variable(initial_value):
+    """A variable the train step assigns once per step whatever the strategy."""
+    return tf.Variable(
+        initial_value, trainable=False, aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA
+    )
 
 
 class _Untracked:
