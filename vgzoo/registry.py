@@ -21,6 +21,10 @@ KNOB_TYPES = {
     "preactivation": (bool, None),
     "depth": (int, None),
     "width": (int, None),
+    "head": (str, ("classes", "per_step", "value")),
+    "chrono": (bool, None),
+    "heads": (int, None),
+    "match_params": (int, None),
 }
 
 
@@ -37,6 +41,8 @@ class ModelSpec:
     knobs: tuple
     # The one builder argument a matched pair (or group) differs in.
     varies: str = "residual"
+    # Images are (height, width, channels); sequences (timesteps, channels).
+    input_rank: int = 3
 
     def resolve(self, knobs):
         """The builder's arguments: defaults overridden by validated knobs."""
@@ -126,17 +132,21 @@ def _register_builtin_models():
 _register_builtin_models()
 
 
-def _check_input_shape(input_shape):
+_SHAPE_EXAMPLES = {
+    2: "(timesteps, channels) of positive integers, e.g. (784, 1) for seqmnist or (200, 2) for adding",
+    3: "(height, width, channels) of positive integers, "
+    "e.g. (28, 28, 1) for MNIST or (32, 32, 3) for CIFAR",
+}
+
+
+def _check_input_shape(input_shape, rank=3):
     shape = tuple(input_shape) if isinstance(input_shape, (tuple, list)) else None
     if (
         shape is None
-        or len(shape) != 3
+        or len(shape) != rank
         or not all(isinstance(size, int) and size > 0 for size in shape)
     ):
-        raise VgzooError(
-            f"input_shape must be (height, width, channels) of positive integers, "
-            f"e.g. (28, 28, 1) for MNIST or (32, 32, 3) for CIFAR; got {input_shape!r}."
-        )
+        raise VgzooError(f"input_shape must be {_SHAPE_EXAMPLES[rank]}; got {input_shape!r}.")
     return shape
 
 
@@ -144,7 +154,9 @@ def create_model(name, input_shape=(32, 32, 3), num_classes=10, **knobs):
     """Build a registered model; unknown names and knobs raise VgzooError."""
     spec = get_spec(name)
     arguments = spec.resolve(knobs)
-    shape = _check_input_shape(input_shape)
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-        raise VgzooError(f"num_classes must be an integer >= 2, got {num_classes!r}.")
+    shape = _check_input_shape(input_shape, spec.input_rank)
+    # A "value" head has one linear output whatever num_classes says.
+    fewest = 1 if arguments.get("head") == "value" else 2
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < fewest:
+        raise VgzooError(f"num_classes must be an integer >= {fewest}, got {num_classes!r}.")
     return spec.load_builder()(shape, num_classes, **arguments)

@@ -66,3 +66,32 @@ for _depth in MLP_DEPTHS:
         MLP_KNOBS,
         "MLP, one dense layer per block",
     )
+
+# Sequence models: one builder, the cell varies; the gated and remedied cells
+# point back at the plain tanh RNN, which points at the LSTM.
+SEQUENCE_KNOBS = ("width", "depth", "head", "match_params")
+SEQUENCE_CELL_KNOBS = {"lstm": ("chrono",), "transformer": ("heads",)}
+# Every member carries every default, so a group differs only in `cell`.
+SEQUENCE_DEFAULTS = dict(width=128, depth=1, head="classes", chrono=False, heads=4, match_params=None)
+SEQUENCE_CELLS = {
+    "rnn": "vanilla tanh RNN (Elman 1990)",
+    "irnn": "ReLU RNN, identity recurrent init (Le et al. 2015)",
+    "lstm": "LSTM, forget bias 1; chrono init knob (Tallec & Ollivier 2018)",
+    "gru": "GRU (Cho et al. 2014)",
+    "transformer": "pre-LN causal Transformer encoder (Vaswani et al. 2017)",
+}
+
+for _cell, _blurb in SEQUENCE_CELLS.items():
+    register(
+        ModelSpec(
+            name=_cell,
+            family="sequence",
+            builder="vgzoo.architectures.recurrent:sequence_model",
+            defaults=dict(SEQUENCE_DEFAULTS, cell=_cell),
+            partner="lstm" if _cell == "rnn" else "rnn",
+            description=f"1-layer {_blurb}",
+            knobs=SEQUENCE_KNOBS + SEQUENCE_CELL_KNOBS.get(_cell, ()),
+            varies="cell",
+            input_rank=2,
+        )
+    )
