@@ -17,6 +17,8 @@ TRAIN = [
     sys.executable, "-m", "vgzoo", "train", "mlp10", "--width", "64", "--dataset", "mnist",
     "--data-split", "test", "--limit", "10000", "--validation-split", "0.2", "--batch-size", "16",
     "--epochs", "3", "--hist-every", "25", "--verbose", "0",
+    # SGD at its default 0.1 diverges on this plain MLP within 20 steps; the guard would stop it.
+    "--lr", "0.01",
 ]
 STEPS_PER_EPOCH = 500
 

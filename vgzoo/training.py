@@ -21,6 +21,7 @@ from vgzoo.observe import comparison, figures
 from vgzoo.optim import DEFAULT_LEARNING_RATES, OPTIMIZERS, SCHEDULES, build_optimizer
 
 CLASSIFICATION_LOSS = "sparse_categorical_crossentropy"
+KERAS_ITERATORS_PER_EPOCH = 2
 # Sequence tasks stream fresh examples for ever; an "epoch" is this many steps.
 DEFAULT_STREAM_STEPS = 100
 
@@ -184,13 +185,19 @@ def _figure_callbacks(observed, writer, hist_every):
     return [flow, heatmap]
 
 
-def _resume_from(observed, run_dir, state, train_data):
+def _resume_from(observed, run_dir, state, train_data, steps_per_epoch):
+    """Weights and optimizer restored; the data where the interrupted run left it."""
     resume.restore(observed, run_dir)
-    # Each new iterator advances the seeded reshuffle by one epoch; opening
-    # (not reading) one per finished epoch puts the data order where it was.
-    for _ in range(state["epoch"]):
+    if _is_stream(train_data):
+        # fit() reads a stream through one iterator across epochs.
+        return train_data.skip(state["epoch"] * steps_per_epoch)
+    # Every iterator opened on the data advances its seeded reshuffle. Keras 3
+    # opens two per epoch on data of known length (one when an epoch ends,
+    # another when the next begins), so the uninterrupted run's epoch e read
+    # the order of iterator 2e + 1. test_resume checks this bitwise.
+    for _ in range(KERAS_ITERATORS_PER_EPOCH * state["epoch"]):
         iter(train_data)
-    return state["epoch"]
+    return train_data
 
 
 def train(
@@ -305,7 +312,9 @@ def _fit(built, run_dir, state, config, train_data, validation_data, verbose):
     observed = ObservedModel(built, train_writer, config["hist_every"])
     steps_per_epoch = config["steps_per_epoch"]
     _compile(observed, config["optimizer"], steps_per_epoch * config["epochs"], config["loss"])
-    initial_epoch = _resume_from(observed, run_dir, state, train_data) if state else 0
+    initial_epoch = state["epoch"] if state else 0
+    if state:
+        train_data = _resume_from(observed, run_dir, state, train_data, steps_per_epoch)
     if not state:
         comparison.write_run_start(run_dir, config, run_dir.name)
     monitor = "val_loss" if validation_data else "loss"
