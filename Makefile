@@ -25,6 +25,16 @@ DEPTH        ?=
 ARGS         ?=
 PORT         ?= 6006
 
+# The sequence group's shared budget: every member gets the same steps, batch,
+# optimizer, clipping and seed (Adam 1e-3 with a clipped global norm, as in
+# the long-sequence literature since Pascanu et al. 2013).
+SEQUENCE_MODELS ?= rnn irnn lstm gru transformer
+SEQ_EPOCHS      ?= 60
+SEQ_BATCH_SIZE  ?= 32
+SEQ_BUDGET = --optimizer adam --lr 1e-3 --weight-decay 0 --schedule constant --global-clipnorm 1 \
+	--batch-size $(SEQ_BATCH_SIZE) --steps-per-epoch 100 --epochs $(SEQ_EPOCHS) --seed $(SEED) \
+	--hist-every $(HIST_EVERY) --logdir $(LOGDIR) --verbose 2
+
 TRAIN_FLAGS = --dataset $(DATASET) --epochs $(EPOCHS) --batch-size $(BATCH_SIZE) \
 	--optimizer $(OPTIMIZER) --schedule $(SCHEDULE) --seed $(SEED) \
 	--hist-every $(HIST_EVERY) --logdir $(LOGDIR) \
@@ -36,6 +46,7 @@ TRAIN_FLAGS = --dataset $(DATASET) --epochs $(EPOCHS) --batch-size $(BATCH_SIZE)
 	$(if $(DEPTH),--depth $(DEPTH)) $(ARGS)
 
 .PHONY: install test demo train tensorboard clean clean-logs \
+	train-adding train-copy train-seqmnist train-pmnist \
 	train-plain-vs-resnet-mnist train-plain-vs-resnet-cifar10 \
 	train-mlp-sigmoid-mnist train-mlp-sigmoid-cifar10
 
@@ -72,6 +83,22 @@ train-mlp-sigmoid-mnist: install
 train-mlp-sigmoid-cifar10: install
 	$(MAKE) train MODEL=mlp20 DATASET=cifar10 ACTIVATION=sigmoid EPOCHS=$(EPOCHS)
 	$(MAKE) train MODEL=resmlp20 DATASET=cifar10 ACTIVATION=sigmoid EPOCHS=$(EPOCHS)
+
+# Sequence groups: each member a run of its own under $(LOGDIR)/<task>/, overlaid in TensorBoard.
+train-adding: install
+	for model in $(SEQUENCE_MODELS); do \
+		$(BIN)/vgzoo train $$model --dataset adding --seq-len 200 $(SEQ_BUDGET) $(ARGS) || exit $$?; done
+
+train-copy: install
+	for model in $(SEQUENCE_MODELS); do \
+		$(BIN)/vgzoo train $$model --dataset copy --seq-len 100 $(SEQ_BUDGET) $(ARGS) || exit $$?; done
+
+# Needs the MNIST training split (see "Offline data" in the README).
+train-seqmnist train-pmnist: train-%: install
+	for model in $(SEQUENCE_MODELS); do \
+		$(BIN)/vgzoo train $$model --dataset $* --optimizer adam --lr 1e-3 --weight-decay 0 \
+			--global-clipnorm 1 --batch-size $(BATCH_SIZE) --epochs $(EPOCHS) --seed $(SEED) \
+			--hist-every $(HIST_EVERY) --logdir $(LOGDIR) $(ARGS) || exit $$?; done
 
 tensorboard: install
 	@echo "TensorBoard: http://127.0.0.1:$(PORT)/  (Ctrl-C to stop)"

@@ -54,11 +54,17 @@ def _knobs(args):
     return {key: getattr(args, key) for key in KNOB_FLAGS if getattr(args, key) is not None}
 
 
+# Shapes `vgzoo info` builds for when none is given: CIFAR images; seqmnist sequences.
+DEFAULT_INFO_SHAPES = {3: "32,32,3", 2: "784,1"}
+
+
 def _input_shape(text):
     try:
         shape = tuple(int(part) for part in text.split(","))
     except ValueError:
-        raise VgzooError(f"--input-shape takes H,W,C such as 32,32,3; got {text!r}.") from None
+        raise VgzooError(
+            f"--input-shape takes H,W,C such as 32,32,3 (T,C such as 200,2 for sequences); got {text!r}."
+        ) from None
     return shape
 
 
@@ -66,9 +72,8 @@ def cmd_info(args):
     registry.get_spec(args.model).resolve(_knobs(args))
     _quiet_tensorflow()
     spec = registry.get_spec(args.model)
-    model = registry.create_model(
-        args.model, _input_shape(args.input_shape), args.num_classes, **_knobs(args)
-    )
+    shape_text = args.input_shape or DEFAULT_INFO_SHAPES[spec.input_rank]
+    model = registry.create_model(args.model, _input_shape(shape_text), args.num_classes, **_knobs(args))
     print(f"{spec.name}: {spec.description}")
     print(f"family {spec.family}, matched partner {spec.partner}")
     print(f"arguments: {spec.resolve(_knobs(args))}")
@@ -130,7 +135,13 @@ def cmd_demo(args):
     _quiet_tensorflow()
     from vgzoo.demo import run_demo
 
-    run_demo(logdir=args.logdir, batch_size=args.batch_size, seed=args.seed)
+    if args.part in ("all", "init"):
+        run_demo(logdir=args.logdir, batch_size=args.batch_size, seed=args.seed)
+    if args.part in ("all", "sequences"):
+        from vgzoo.sequence_demo import SequenceDemoBudget, run_sequence_demo
+
+        print()
+        run_sequence_demo(args.logdir, SequenceDemoBudget(seed=args.seed))
     return 0
 
 
@@ -154,7 +165,10 @@ def build_parser():
 
     info = commands.add_parser("info", help="build a model and print its layers")
     info.add_argument("model")
-    info.add_argument("--input-shape", default="32,32,3", help="H,W,C (default 32,32,3)")
+    info.add_argument(
+        "--input-shape", default=None,
+        help="H,W,C for images (default 32,32,3); T,C for sequences (default 784,1)",
+    )
     info.add_argument("--num-classes", type=int, default=10)
     _add_knobs(info)
     info.set_defaults(run=cmd_info)
@@ -204,10 +218,15 @@ def build_parser():
     _add_knobs(train)
     train.set_defaults(run=cmd_train)
 
-    demo = commands.add_parser("demo", help="gradient flow at initialisation, offline")
+    demo = commands.add_parser("demo", help="gradient flow of matched models, offline")
     demo.add_argument("--logdir", default="tensorboard_logs")
     demo.add_argument("--batch-size", type=int, default=128)
     demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument(
+        "--part", choices=("all", "init", "sequences"), default="all",
+        help="init: gradient flow at initialisation (~1 min); sequences: train the sequence "
+        "group on the adding problem (a few minutes); all: both (default)",
+    )
     demo.set_defaults(run=cmd_demo)
     return parser
 

@@ -1,4 +1,5 @@
-"""Rewriting a run's event files so a resumed run has no duplicated steps.
+"""Reading a run's event files back, and rewriting them so a resumed run has
+no duplicated steps.
 
 A run killed in the middle of an epoch may have flushed summaries past its
 last saved state. Before it resumes, those are dropped, so the resumed run
@@ -8,7 +9,9 @@ are indexed by epoch, everything else by training step.
 from pathlib import Path
 
 import tensorflow as tf
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.compat.proto import event_pb2
+from tensorboard.util import tensor_util
 
 EPOCH_INDEXED_PREFIXES = ("epoch_", "weights/")
 
@@ -49,3 +52,13 @@ def truncate_events(folder, epoch, step):
             for record in records:
                 writer.write(record)
         temporary.replace(path)
+
+
+def read_scalars(folder, tag):
+    """`[(step, value)]` of a scalar tag, in step order, through TensorBoard's reader."""
+    accumulator = EventAccumulator(str(folder), size_guidance={"tensors": 0})
+    accumulator.Reload()
+    if tag not in accumulator.Tags()["tensors"]:
+        return []
+    events = sorted(accumulator.Tensors(tag), key=lambda event: event.step)
+    return [(event.step, float(tensor_util.make_ndarray(event.tensor_proto))) for event in events]
