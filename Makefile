@@ -24,6 +24,7 @@ PREACTIVATION ?=
 DEPTH        ?=
 ARGS         ?=
 PORT         ?= 6006
+BENCH_ARGS   ?=
 
 # The sequence group's shared budget: every member gets the same steps, batch,
 # optimizer, clipping and seed (Adam 1e-3 with a clipped global norm, as in
@@ -45,7 +46,7 @@ TRAIN_FLAGS = --dataset $(DATASET) --epochs $(EPOCHS) --batch-size $(BATCH_SIZE)
 	$(if $(PREACTIVATION),--preactivation $(PREACTIVATION)) \
 	$(if $(DEPTH),--depth $(DEPTH)) $(ARGS)
 
-.PHONY: install test demo train tensorboard clean clean-logs \
+.PHONY: install test demo train tensorboard clean clean-logs bench \
 	train-adding train-copy train-seqmnist train-pmnist \
 	train-plain-vs-resnet-mnist train-plain-vs-resnet-cifar10 \
 	train-mlp-sigmoid-mnist train-mlp-sigmoid-cifar10
@@ -60,6 +61,10 @@ $(STAMP): setup.cfg pyproject.toml
 
 test: install
 	$(BIN)/python -m pytest -q --durations=10
+
+# Never part of `make test`: timings, not checks. BENCH_ARGS="--rounds 7 --steps 200" for longer.
+bench: install
+	$(BIN)/python bench/overhead.py $(BENCH_ARGS)
 
 demo: install
 	$(BIN)/vgzoo demo --logdir $(LOGDIR)

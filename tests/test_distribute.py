@@ -22,7 +22,7 @@ labels = random.integers(0, 10, 192)
 # Unshuffled, so both runs see the same batches in the same order.
 batches = tf.data.Dataset.from_tensor_slices((images, labels)).batch(32)
 result = vgzoo.train(
-    "mlp10", data=batches, num_classes=10, width=32, epochs=2, hist_every=2,
+    "mlp10", data=batches, num_classes=10, width=32, epochs=2, hist_every=2, log_layers="*",
     learning_rate=0.05, logdir=sys.argv[1], verbose=0, strategy=sys.argv[2],
 )
 print(json.dumps({"history": result.history, "run_dir": str(result.run_dir)}))

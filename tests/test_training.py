@@ -34,6 +34,7 @@ def test_a_short_run_writes_gradients_for_every_variable(mnist_data_dir, tmp_pat
             batch_size=64,
             epochs=2,
             hist_every=2,
+            log_layers="*",
             logdir=tmp_path,
             verbose=0,
         )

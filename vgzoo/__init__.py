@@ -5,6 +5,7 @@ gradient flow you can watch in TensorBoard.
     vgzoo.list_models("resnet*")
     model = vgzoo.create_model("plain56", input_shape=(32, 32, 3), num_classes=10)
     vgzoo.train("resnet20", dataset="cifar10", epochs=30)
+    vgzoo.plot_gradient_flow("tensorboard_logs/cifar10/resnet20/<run>", "flow.png")
 
 Importing vgzoo does not import TensorFlow; building or training a model does.
 """
@@ -24,6 +25,16 @@ def train(model, **options):
     return training.train(model, **options)
 
 
+def plot_gradient_flow(run_dir, path, max_lines=8):
+    """Write a run's gradient norm per layer against depth as a PNG file.
+
+    See `vgzoo.observe.readback.plot_gradient_flow`.
+    """
+    from vgzoo.observe import readback
+
+    return readback.plot_gradient_flow(run_dir, path, max_lines=max_lines)
+
+
 __all__ = [
     "VgzooError",
     "create_model",
@@ -31,5 +42,6 @@ __all__ = [
     "list_models",
     "pairs",
     "partner_of",
+    "plot_gradient_flow",
     "train",
 ]

@@ -99,6 +99,7 @@ def cmd_train(args):
         schedule=args.schedule,
         seed=args.seed,
         hist_every=args.hist_every,
+        log_layers=args.log_layers,
         logdir=args.logdir,
         limit=args.limit,
         validation_split=args.validation_split,
@@ -188,6 +189,10 @@ def build_parser():
     train.add_argument("--schedule", default="step", help="step, cosine or constant")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--hist-every", type=int, default=50, help="steps between histograms")
+    train.add_argument(
+        "--log-layers", default=None, metavar="GLOB[,GLOB...]",
+        help="layers whose histograms are written (default: stem, head and the first and last block of each stage)",
+    )
     train.add_argument("--logdir", default="tensorboard_logs")
     train.add_argument("--limit", type=int, default=None, help="use the first N examples")
     train.add_argument("--validation-split", type=float, default=0.1)

@@ -17,7 +17,7 @@ from vgzoo.observe.epoch import EpochLogger
 from vgzoo.observe.events import truncate_events
 from vgzoo.observe.explosion import ExplosionGuard, TrainingDiverged
 from vgzoo.observe.step import ObservedModel
-from vgzoo.observe import comparison, figures
+from vgzoo.observe import comparison, figures, selection
 from vgzoo.optim import DEFAULT_LEARNING_RATES, OPTIMIZERS, SCHEDULES, build_optimizer
 
 CLASSIFICATION_LOSS = "sparse_categorical_crossentropy"
@@ -185,6 +185,15 @@ def _figure_callbacks(observed, writer, hist_every):
     return [flow, heatmap]
 
 
+def observer_callbacks(observed, train_writer, validation_writer, config, stop, write_config=True):
+    """What records a run besides its train step: epochs, explosions, pictures."""
+    return [
+        EpochLogger(train_writer, validation_writer, config, write_config=write_config),
+        ExplosionGuard(observed.explosion_note.value, observed.trainable_variables, stop),
+        *_figure_callbacks(observed, train_writer, config["hist_every"]),
+    ]
+
+
 def _resume_from(observed, run_dir, state, train_data, steps_per_epoch):
     """Weights and optimizer restored; the data where the interrupted run left it."""
     resume.restore(observed, run_dir)
@@ -216,6 +225,7 @@ def train(
     global_clipnorm=None,
     seed=0,
     hist_every=50,
+    log_layers=None,
     logdir=runs.DEFAULT_LOGDIR,
     limit=None,
     validation_split=0.1,
@@ -235,7 +245,9 @@ def train(
     Data is a dataset name (`mnist`, `cifar10`, `cifar100`), `data=(x, y)`
     arrays, or a batched `tf.data.Dataset` of (inputs, labels). An
     interrupted run with the same settings is resumed unless
-    `resume_run=False`; `weights=` starts from a checkpoint. Returns a
+    `resume_run=False`; `weights=` starts from a checkpoint. `log_layers`
+    (globs on layer names, a list or comma-separated) picks the layers whose
+    histograms are written every `hist_every` steps. Returns a
     `TrainResult` with the run folder, the Keras history and the model.
     """
     if dataset is None and data is None:
@@ -264,6 +276,7 @@ def train(
         built, model_description = _build_model(model, info, knobs)
     if weights:
         _load_initial_weights(built, weights)
+    histogram_layers = selection.select_layers(built, log_layers)
     optimizer_options = dict(
         name=optimizer,
         learning_rate=learning_rate,
@@ -283,6 +296,8 @@ def train(
         "batch_size": batch_size,
         "seed": seed,
         "hist_every": hist_every,
+        "log_layers": selection.parse_globs(log_layers),
+        "histogram_layers": histogram_layers,
         "strategy": strategy,
         "replicas": distribution.num_replicas_in_sync,
         "initial_weights": str(weights) if weights else None,
@@ -309,24 +324,21 @@ def _fit(built, run_dir, state, config, train_data, validation_data, verbose):
     validation_writer = (
         tf.summary.create_file_writer(str(run_dir / "validation")) if validation_data else None
     )
-    observed = ObservedModel(built, train_writer, config["hist_every"])
+    observed = ObservedModel(built, train_writer, config["hist_every"], config["histogram_layers"])
     steps_per_epoch = config["steps_per_epoch"]
     _compile(observed, config["optimizer"], steps_per_epoch * config["epochs"], config["loss"])
     initial_epoch = state["epoch"] if state else 0
     if state:
         train_data = _resume_from(observed, run_dir, state, train_data, steps_per_epoch)
-    if not state:
+    else:
         comparison.write_run_start(run_dir, config, run_dir.name)
     monitor = "val_loss" if validation_data else "loss"
     with resume.InterruptFlag() as interrupt:
-        callbacks = [
-            EpochLogger(train_writer, validation_writer, config, write_config=not state),
-            resume.TrainingState(run_dir, interrupt, monitor, best=(state or {}).get("best")),
-        ]
-        callbacks.append(
-            ExplosionGuard(observed.explosion_note.value, observed.trainable_variables, interrupt.stop)
+        callbacks = observer_callbacks(
+            observed, train_writer, validation_writer, config, interrupt.stop, write_config=not state
         )
-        callbacks += _figure_callbacks(observed, train_writer, config["hist_every"])
+        # Last, so a saved state comes after every summary of its epoch.
+        callbacks.append(resume.TrainingState(run_dir, interrupt, monitor, best=(state or {}).get("best")))
         try:
             history = observed.fit(
                 train_data,

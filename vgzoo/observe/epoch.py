@@ -38,7 +38,9 @@ class EpochLogger(keras.callbacks.Callback):
             for name, value in logs.items():
                 if not name.startswith("val_"):
                     tf.summary.scalar(f"epoch_{name}", value)
-            summaries.write_weights(self.model.trainable_variables, epoch)
+            # The observed model names the layers that get histograms; a plain one, all.
+            layers = getattr(self.model, "histogram_layers", None)
+            summaries.write_weights(self.model.trainable_variables, epoch, layers)
         if self.validation_writer is not None:
             with self.validation_writer.as_default(step=epoch):
                 for name, value in logs.items():

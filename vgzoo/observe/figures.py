@@ -29,7 +29,7 @@ def _png(figure):
     return buffer.getvalue()
 
 
-def gradient_flow_png(layer_names, steps, rows, title="gradient flow"):
+def gradient_flow_png(layer_names, steps, rows, title="gradient flow", ylabel="mean |gradient|"):
     pyplot = _pyplot()
     figure, axes = pyplot.subplots(figsize=(9, 4), dpi=100)
     colours = pyplot.cm.viridis(np.linspace(0, 1, max(len(rows), 1)))
@@ -37,7 +37,7 @@ def gradient_flow_png(layer_names, steps, rows, title="gradient flow"):
         axes.plot(np.maximum(row, 1e-30), color=colour, label=f"step {step}", linewidth=1)
     axes.set_yscale("log")
     axes.set_xlabel("layer (input → output)")
-    axes.set_ylabel("mean |gradient|")
+    axes.set_ylabel(ylabel)
     axes.set_title(title)
     if len(layer_names) <= 40:
         axes.set_xticks(range(len(layer_names)), layer_names, rotation=90, fontsize=6)

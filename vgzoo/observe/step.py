@@ -3,22 +3,33 @@
 `ObservedModel` shares the layers (and so the weights) of the model it
 watches; it only replaces `train_step`, so `fit()` keeps its progress bar,
 callbacks and compiled function, and the gradients written to TensorBoard are
-the very tensors handed to the optimizer. It knows nothing of which model it
-watches.
+the very tensors handed to the optimizer. The same forward pass also returns
+the outputs of the watched layers (a second functional graph over the same
+layers, kept out of the checkpoints), for activation histograms and dead
+units. It knows nothing of which model it watches.
 """
 import keras
 import tensorflow as tf
 
-from vgzoo.observe import explosion, summaries, timesteps
+from vgzoo.observe import activations, explosion, selection, summaries, timesteps, updates
 
 
 class ObservedModel(keras.Model):
     """A functional model whose train step writes what it computes."""
 
-    def __init__(self, model, writer, hist_every):
+    def __init__(self, model, writer, hist_every, histogram_layers=None):
         super().__init__(inputs=model.inputs, outputs=model.outputs, name=model.name)
         self.summary_writer = writer
         self.hist_every = int(hist_every)
+        if histogram_layers is None:
+            histogram_layers = selection.select_layers(model)
+        self.histogram_layers = frozenset(histogram_layers)
+        self.watched = activations.WatchedLayers(model, histogram_layers)
+        self.prediction_count = len(model.outputs)
+        # Same layers, more outputs; untracked, so checkpoints keep the model's format.
+        self.with_activations = _Untracked(
+            keras.Model(model.inputs, list(model.outputs) + self.watched.outputs)
+        )
         self.explosion_note = _Untracked(
             _first_replica_variable(tf.constant([explosion.NO_EXPLOSION] * 2, tf.int64))
         )
@@ -39,7 +50,7 @@ class ObservedModel(keras.Model):
         with tf.GradientTape() as tape:
             if self.watch_inputs:
                 tape.watch(x)
-            y_pred = self(x, training=True)
+            y_pred, layer_outputs = self._forward(x)
             loss = self.compute_loss(
                 x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True
             )
@@ -51,12 +62,24 @@ class ObservedModel(keras.Model):
         # Read before `apply`, which advances the counter: step k is the k-th batch.
         step = tf.identity(self.optimizer.iterations)
         learning_rate = self.optimizer.learning_rate
+        record_now = tf.equal(step % self.hist_every, 0)
         applied, applied_loss = _across_replicas(gradients, loss)
+        weights_before = updates.snapshot(variables, record_now)
         self._apply_if_finite(step, applied_loss, applied, gradients, variables)
+        with self.summary_writer.as_default(step=step):
+            updates.record_update_ratios(variables, weights_before, step, record_now)
+            self.watched.record(layer_outputs, step, record_now)
         self._loss_tracker_metric().update_state(applied_loss, sample_weight=tf.shape(y_pred)[0])
         logs = self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
-        self._record(step, applied_loss, learning_rate, logs, variables, applied, input_gradient)
+        self._record(step, record_now, applied_loss, learning_rate, logs, variables, applied, input_gradient)
         return logs
+
+    def _forward(self, x):
+        """Predictions (as `self(x)` gives them) and the watched layers' outputs."""
+        outputs = self.with_activations.value(x, training=True)
+        predictions = outputs[: self.prediction_count]
+        y_pred = predictions[0] if self.prediction_count == 1 else predictions
+        return y_pred, outputs[self.prediction_count:]
 
     def _apply_if_finite(self, step, loss, applied, gradients, variables):
         """Apply the update unless it holds NaN or inf; then note where it went bad.
@@ -85,14 +108,15 @@ class ObservedModel(keras.Model):
     def _loss_tracker_metric(self):
         return next(metric for metric in self.metrics if metric.name == "loss")
 
-    def _record(self, step, loss, learning_rate, logs, variables, gradients, input_gradient):
-        record_now = tf.equal(step % self.hist_every, 0)
+    def _record(self, step, record_now, loss, learning_rate, logs, variables, gradients, input_gradient):
         with self.summary_writer.as_default(step=step):
             tf.summary.scalar("step_loss", loss)
             tf.summary.scalar("batch_learning_rate", learning_rate)
             for name, value in logs.items():
                 tf.summary.scalar(f"batch_{name}", value)
-            _, mean_abs = summaries.record_gradients(variables, gradients, step, record_now)
+            _, mean_abs = summaries.record_gradients(
+                variables, gradients, step, record_now, self.histogram_layers
+            )
             self.latest_layer_mean_abs.value.assign(mean_abs)
             if input_gradient is not None:
                 self._record_timesteps(input_gradient, step, record_now)

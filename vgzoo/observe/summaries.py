@@ -53,8 +53,13 @@ def layer_norms(variables, tensors):
     return {layer: tf.sqrt(total) for layer, total in squares.items()}
 
 
-def record_gradients(variables, gradients, step, record_now):
-    """When `record_now`: a histogram per variable and an L2 norm per layer.
+def in_layers(variable, histogram_layers):
+    """Whether a variable's top-level layer is among `histogram_layers` (None: all)."""
+    return histogram_layers is None or variable.path.split("/", 1)[0] in histogram_layers
+
+
+def record_gradients(variables, gradients, step, record_now, histogram_layers=None):
+    """When `record_now`: a histogram per variable (of `histogram_layers`) and an L2 norm per layer.
 
     Histograms and norms are computed inside the branch, so steps that are
     not recorded pay nothing; the norm scalars are written outside it to keep
@@ -67,7 +72,8 @@ def record_gradients(variables, gradients, step, record_now):
 
     def write_and_measure():
         for variable, gradient in present:
-            write_histogram(f"gradients/{variable.path}", gradient, step)
+            if in_layers(variable, histogram_layers):
+                write_histogram(f"gradients/{variable.path}", gradient, step)
         variables, tensors = [v for v, _ in present], [g for _, g in present]
         mean_abs = layer_mean_abs(variables, tensors)
         return layer_norms(variables, tensors), tf.stack([mean_abs[layer] for layer in order])
@@ -107,6 +113,7 @@ def log10_ratio(numerator, denominator):
     return (tf.math.log(numerator) - tf.math.log(denominator)) / tf.math.log(10.0)
 
 
-def write_weights(variables, step):
+def write_weights(variables, step, histogram_layers=None):
     for variable in variables:
-        write_histogram(f"weights/{variable.path}", variable, step)
+        if in_layers(variable, histogram_layers):
+            write_histogram(f"weights/{variable.path}", variable, step)

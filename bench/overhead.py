@@ -1,0 +1,144 @@
+"""What recording gradients costs: vgzoo's observed fit against plain Keras `fit`.
+
+For each model, four copies (same builder, seed, data and optimizer) train in
+one process, alternating round by round so that a busy machine slows all of
+them alike:
+
+  plain        model.fit, no callbacks (the baseline)
+  vgzoo        the observed step and vgzoo's callbacks at the default cadence
+  vgzoo-every  the same, recording every step (hist_every=1)
+  keras-tb     model.fit with keras.callbacks.TensorBoard(histogram_freq=1)
+
+A round is one epoch of --steps batches, so per-epoch work (pictures, weight
+histograms) is in the figures, amortised over --steps (a CIFAR epoch at batch
+128 has 390). Each configuration's first fit traces its function and is not
+timed. Printed: median steps/second and the median over rounds of each
+round's ratio to plain fit. Checkpointing is not measured: plain fit has none.
+
+    python bench/overhead.py                      # ~5 minutes on 2 idle cores
+    python bench/overhead.py --rounds 7 --steps 200
+"""
+import argparse
+import inspect
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+import vgzoo  # noqa: E402
+from vgzoo.datasets.sequences import generate  # noqa: E402
+from vgzoo.observe.step import ObservedModel  # noqa: E402
+from vgzoo.training import observer_callbacks, train  # noqa: E402
+
+DEFAULT_HIST_EVERY = inspect.signature(train).parameters["hist_every"].default
+CONFIGS = ("plain", "vgzoo", "vgzoo-every", "keras-tb")
+TARGETS = {"vgzoo": 0.95, "vgzoo-every": 0.80}
+
+
+def resnet20_task(examples, seed):
+    random = np.random.default_rng(seed)
+    x = random.standard_normal((examples, 32, 32, 3), dtype=np.float32)
+    y = random.integers(0, 10, examples)
+    build = lambda: vgzoo.create_model("resnet20", (32, 32, 3), 10)  # noqa: E731
+    return build, x, y, "sparse_categorical_crossentropy"
+
+
+def lstm_task(examples, seed, seq_len=100):
+    x, y = generate("adding", examples, seq_len, seed=seed)
+    build = lambda: vgzoo.create_model("lstm", (seq_len, 2), 1, head="value", width=128)  # noqa: E731
+    return build, x.astype(np.float32), y.astype(np.float32), "mse"
+
+
+TASKS = {"resnet20": ("resnet20, CIFAR-shaped", resnet20_task), "lstm": ("lstm, adding task T=100", lstm_task)}
+
+
+class Trainer:
+    """One configuration: a model, its compiled function and its callbacks."""
+
+    def __init__(self, config, build, loss, logdir, seed):
+        keras.utils.set_random_seed(seed)
+        model = build()
+        self.callbacks = []
+        if config.startswith("vgzoo"):
+            hist_every = 1 if config == "vgzoo-every" else DEFAULT_HIST_EVERY
+            writer = tf.summary.create_file_writer(str(logdir / "train"))
+            model = ObservedModel(model, writer, hist_every)
+            settings = {"hist_every": hist_every}
+            self.callbacks = observer_callbacks(model, writer, None, settings, _fail, write_config=False)
+        elif config == "keras-tb":
+            self.callbacks = [keras.callbacks.TensorBoard(str(logdir), histogram_freq=1)]
+        # Summary ops cannot be XLA-compiled, so vgzoo compiles without XLA;
+        # plain fit keeps Keras' default ("auto": no XLA on a CPU-only machine).
+        jit = False if config.startswith("vgzoo") else "auto"
+        model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), loss=loss, jit_compile=jit)
+        self.model = model
+
+    def seconds(self, x, y, batch_size):
+        start = time.perf_counter()
+        self.model.fit(
+            x, y, batch_size=batch_size, epochs=1, shuffle=False, verbose=0, callbacks=self.callbacks
+        )
+        return time.perf_counter() - start
+
+
+def _fail(message):
+    raise RuntimeError(message)
+
+
+def measure(task, args, logdir):
+    build, x, y, loss = task(args.steps * args.batch_size, args.seed)
+    trainers = {config: Trainer(config, build, loss, logdir / config, args.seed) for config in CONFIGS}
+    warmup = slice(0, 2 * args.batch_size)
+    for trainer in trainers.values():
+        trainer.seconds(x[warmup], y[warmup], args.batch_size)
+    times = {config: [] for config in CONFIGS}
+    for round_ in range(args.rounds):
+        # Rotate the order so that no configuration always runs first.
+        order = CONFIGS[round_ % len(CONFIGS):] + CONFIGS[: round_ % len(CONFIGS)]
+        for config in order:
+            times[config].append(trainers[config].seconds(x, y, args.batch_size))
+    return times
+
+
+def report(name, times, steps):
+    print(f"\n{name}: {steps} steps a round, median of {len(times['plain'])} rounds")
+    print(f"  {'configuration':<14}{'steps/s':>9}{'ratio to plain':>16}{'target':>9}")
+    for config in CONFIGS:
+        rate = steps / statistics.median(times[config])
+        ratio = statistics.median(p / t for p, t in zip(times["plain"], times[config]))
+        target = TARGETS.get(config)
+        verdict = "" if target is None else f">={target:.2f} {'ok' if ratio >= target else 'MISSED'}"
+        print(f"  {config:<14}{rate:>9.2f}{ratio:>16.3f}  {verdict}")
+    sys.stdout.flush()
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3, help="timed rounds per configuration (default 3)")
+    parser.add_argument("--steps", type=int, default=50, help="steps per round (default 50)")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--only", choices=sorted(TASKS), default=None, help="one model only")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}, {os.cpu_count()} CPUs, "
+          f"batch {args.batch_size}, vgzoo default hist_every={DEFAULT_HIST_EVERY}")
+    with tempfile.TemporaryDirectory(prefix="vgzoo-bench-") as folder:
+        for name, (label, task) in TASKS.items():
+            if args.only in (None, name):
+                report(label, measure(task, args, Path(folder) / name), args.steps)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,39 @@
+"""The update-to-weight ratio: how far one step actually moved each layer.
+
+`update_ratio/<layer>` is ||w_after - w_before|| / ||w_before|| over the
+layer's trainable variables, measured around `optimizer.apply`, so momentum,
+Adam's scaling, clipping and weight decay are all in it. Karpathy's rule of
+thumb puts healthy values near 1e-3: far below, the layer has stopped
+learning (its gradient vanished); far above, it is being thrown around.
+
+The weights are copied only on recorded steps, inside a `tf.cond`; other
+steps hold no copy, so the optimizer updates in place as usual.
+"""
+import tensorflow as tf
+
+from vgzoo.observe.summaries import layer_norms, layers_in_order
+
+
+def snapshot(variables, record_now):
+    """The variables' values before the update on recorded steps; empty tensors otherwise."""
+    return tf.cond(
+        record_now,
+        lambda: [tf.identity(variable) for variable in variables],
+        # Empty stand-ins: a skipped step reads and keeps nothing.
+        lambda: [tf.zeros([0], variable.dtype) for variable in variables],
+    )
+
+
+def record_update_ratios(variables, before, step, record_now):
+    """Writes `update_ratio/<layer>` on recorded steps from `snapshot`'s values."""
+    order = layers_in_order(variables)
+
+    def measure():
+        deltas = [variable - old for variable, old in zip(variables, before)]
+        moved, size = layer_norms(variables, deltas), layer_norms(variables, before)
+        return tf.stack([tf.math.divide_no_nan(moved[layer], size[layer]) for layer in order])
+
+    ratios = tf.cond(record_now, measure, lambda: tf.zeros([len(order)]))
+    with tf.summary.record_if(record_now):
+        for index, layer in enumerate(order):
+            tf.summary.scalar(f"update_ratio/{layer}", ratios[index], step=step)
