@@ -24,6 +24,8 @@ PREACTIVATION ?=
 DEPTH        ?=
 ARGS         ?=
 PORT         ?= 6006
+# `make pretrained ENTRIES="lstm/adding rnn-copy-T100"`: which manifest entries (default all).
+ENTRIES      ?=
 
 TRAIN_FLAGS = --dataset $(DATASET) --epochs $(EPOCHS) --batch-size $(BATCH_SIZE) \
 	--optimizer $(OPTIMIZER) --schedule $(SCHEDULE) --seed $(SEED) \
@@ -37,7 +39,7 @@ TRAIN_FLAGS = --dataset $(DATASET) --epochs $(EPOCHS) --batch-size $(BATCH_SIZE)
 
 .PHONY: install test demo train tensorboard clean clean-logs \
 	train-plain-vs-resnet-mnist train-plain-vs-resnet-cifar10 \
-	train-mlp-sigmoid-mnist train-mlp-sigmoid-cifar10
+	train-mlp-sigmoid-mnist train-mlp-sigmoid-cifar10 pretrained pretrained-verify
 
 install: $(STAMP)
 
@@ -72,6 +74,15 @@ train-mlp-sigmoid-mnist: install
 train-mlp-sigmoid-cifar10: install
 	$(MAKE) train MODEL=mlp20 DATASET=cifar10 ACTIVATION=sigmoid EPOCHS=$(EPOCHS)
 	$(MAKE) train MODEL=resmlp20 DATASET=cifar10 ACTIVATION=sigmoid EPOCHS=$(EPOCHS)
+
+# Each manifest entry's recorded command into $(LOGDIR)/pretrained, then published into
+# models/ with its test metrics and sha256. Image entries need their training data.
+pretrained: install
+	$(BIN)/vgzoo reproduce $(ENTRIES) --logdir $(LOGDIR)/pretrained
+
+# Re-measures every published checkpoint; passes (saying so) when none is published.
+pretrained-verify: install
+	$(BIN)/vgzoo verify
 
 tensorboard: install
 	@echo "TensorBoard: http://127.0.0.1:$(PORT)/  (Ctrl-C to stop)"

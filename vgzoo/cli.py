@@ -38,7 +38,33 @@ def _quiet_tensorflow():
         os.close(devnull)
 
 
+def _print_table(header, rows):
+    widths = [max(len(str(cell)) for cell in column) + 2 for column in zip(header, *rows)]
+    for row in (header, *rows):
+        print("".join(f"{str(cell):<{width}}" for cell, width in zip(row, widths)).rstrip())
+
+
+def _list_pretrained():
+    from vgzoo import checkpoints
+
+    rows = []
+    for entry in checkpoints.read_manifest():
+        metrics = ", ".join(f"{name} {value:.4g}" for name, value in entry["metrics"].items())
+        size = f"{entry['size'] / 1e6:.2f} MB" if entry.get("size") else "-"
+        state = "published" if entry.get("published") else "unpublished"
+        rows.append((entry["model"], checkpoints.dataset_label(entry), state,
+                     metrics or "-", size))
+    if not rows:
+        print(f"no checkpoints in {checkpoints.manifest_path()}")
+        return 0
+    _print_table(("model", "dataset", "state", "test metrics", "size"), rows)
+    print(f"{len(checkpoints.published())} published; vgzoo.load(model, dataset=..., pretrained=True)")
+    return 0
+
+
 def cmd_list(args):
+    if args.pretrained:
+        return _list_pretrained()
     names = registry.list_models(args.pattern)
     if not names:
         raise VgzooError(f"no model matches {args.pattern!r}; try `vgzoo list` for all of them.")
@@ -126,6 +152,53 @@ def cmd_train(args):
     return 0
 
 
+def cmd_publish(args):
+    _quiet_tensorflow()
+    from vgzoo import checkpoints, publish
+
+    for run_dir in args.run_dirs:
+        entry = publish.publish(run_dir, weights=args.weights)
+        print(f"published {checkpoints.label(entry)}: {entry['file']}, sha256 {entry['sha256']}, "
+              + ", ".join(f"{name} {value:.6g}" for name, value in entry["metrics"].items()))
+    return 0
+
+
+def cmd_verify(args):
+    from vgzoo import checkpoints
+
+    if not checkpoints.published():
+        print(f"no published checkpoints in {checkpoints.manifest_path()}: nothing to verify")
+        return 0
+    _quiet_tensorflow()
+    from vgzoo import publish
+
+    rows = publish.verify()
+    _print_table(("checkpoint", "metric", "manifest", "measured", "ok"), [
+        (row["checkpoint"], row["metric"], f"{row['manifest']:.6g}", f"{row['measured']:.6g}",
+         "ok" if row["ok"] else "DIFFERS") for row in rows])
+    failed = sum(not row["ok"] for row in rows)
+    print(f"{len(rows) - failed} of {len(rows)} metrics reproduce the manifest within tolerance")
+    return 1 if failed else 0
+
+
+def cmd_reproduce(args):
+    from vgzoo import checkpoints
+
+    entries = checkpoints.read_manifest()
+    chosen = [e for e in entries if not args.entries or e["file"].removesuffix(".weights.h5")
+              in args.entries or f"{e['model']}/{e['dataset']}" in args.entries]
+    if not chosen:
+        raise VgzooError(f"no manifest entry matches {' '.join(args.entries)}; name them as "
+                         "MODEL/DATASET or by file stem, e.g. lstm/adding or lstm-adding-T200.")
+    _quiet_tensorflow()
+    from vgzoo import publish
+
+    for entry in chosen:
+        published = publish.reproduce(entry, args.logdir)
+        print(f"published {checkpoints.label(published)}: {published['metrics']}")
+    return 0
+
+
 def cmd_demo(args):
     _quiet_tensorflow()
     from vgzoo.demo import run_demo
@@ -150,6 +223,7 @@ def build_parser():
 
     listing = commands.add_parser("list", help="list registered models (shell wildcards)")
     listing.add_argument("pattern", nargs="?", default="*")
+    listing.add_argument("--pretrained", action="store_true", help="list the checkpoints instead")
     listing.set_defaults(run=cmd_list)
 
     info = commands.add_parser("info", help="build a model and print its layers")
@@ -203,6 +277,21 @@ def build_parser():
     )
     _add_knobs(train)
     train.set_defaults(run=cmd_train)
+
+    publishing = commands.add_parser("publish", help="publish finished runs as checkpoints")
+    publishing.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    publishing.add_argument("--weights", default="best", help="best (default) or last")
+    publishing.set_defaults(run=cmd_publish)
+
+    verify = commands.add_parser("verify", help="re-measure published checkpoints")
+    verify.set_defaults(run=cmd_verify)
+
+    reproduce = commands.add_parser(
+        "reproduce", help="train manifest entries from their commands, then publish them")
+    reproduce.add_argument("entries", nargs="*", metavar="ENTRY",
+                           help="MODEL/DATASET or file stem (default: all)")
+    reproduce.add_argument("--logdir", default="tensorboard_logs/pretrained")
+    reproduce.set_defaults(run=cmd_reproduce)
 
     demo = commands.add_parser("demo", help="gradient flow at initialisation, offline")
     demo.add_argument("--logdir", default="tensorboard_logs")
