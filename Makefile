@@ -24,6 +24,11 @@ PREACTIVATION ?=
 DEPTH        ?=
 ARGS         ?=
 PORT         ?= 6006
+# `make compare MODELS="rnn lstm" DATASET=adding ARGS="--seq-len 200"`: a report in reports/.
+MODELS       ?= plain20 resnet20
+# The sequence budget of the pretrained entries (see models/manifest.json).
+SEQUENCE_FLAGS = --optimizer adam --lr 1e-3 --weight-decay 0 --schedule constant \
+	--global-clipnorm 1 --batch-size 32 --steps-per-epoch 100 --seed 0
 # `make pretrained ENTRIES="lstm/adding rnn-copy-T100"`: which manifest entries (default all).
 ENTRIES      ?=
 
@@ -39,7 +44,8 @@ TRAIN_FLAGS = --dataset $(DATASET) --epochs $(EPOCHS) --batch-size $(BATCH_SIZE)
 
 .PHONY: install test demo train tensorboard clean clean-logs \
 	train-plain-vs-resnet-mnist train-plain-vs-resnet-cifar10 \
-	train-mlp-sigmoid-mnist train-mlp-sigmoid-cifar10 pretrained pretrained-verify
+	train-mlp-sigmoid-mnist train-mlp-sigmoid-cifar10 pretrained pretrained-verify \
+	compare compare-plain-vs-resnet-mnist compare-plain-vs-resnet-cifar10 compare-adding compare-copy
 
 install: $(STAMP)
 
@@ -74,6 +80,25 @@ train-mlp-sigmoid-mnist: install
 train-mlp-sigmoid-cifar10: install
 	$(MAKE) train MODEL=mlp20 DATASET=cifar10 ACTIVATION=sigmoid EPOCHS=$(EPOCHS)
 	$(MAKE) train MODEL=resmlp20 DATASET=cifar10 ACTIVATION=sigmoid EPOCHS=$(EPOCHS)
+
+# Members trained at the same budget and seed under one log folder, then report.md with a
+# table, verdicts and figures in reports/<dataset>-<models>-<stamp>/.
+compare: install
+	$(BIN)/vgzoo compare $(MODELS) $(TRAIN_FLAGS)
+
+compare-plain-vs-resnet-mnist: install
+	$(MAKE) compare MODELS="plain20 resnet20" DATASET=mnist EPOCHS=$(EPOCHS)
+
+compare-plain-vs-resnet-cifar10: install
+	$(MAKE) compare MODELS="plain56 resnet56" DATASET=cifar10 EPOCHS=$(EPOCHS)
+
+compare-adding: install
+	$(BIN)/vgzoo compare rnn irnn lstm gru transformer --dataset adding --seq-len 200 \
+		--epochs $(EPOCHS) $(SEQUENCE_FLAGS) --logdir $(LOGDIR)
+
+compare-copy: install
+	$(BIN)/vgzoo compare rnn irnn lstm gru transformer --dataset copy --seq-len 100 \
+		--epochs $(EPOCHS) $(SEQUENCE_FLAGS) --logdir $(LOGDIR)
 
 # Each manifest entry's recorded command into $(LOGDIR)/pretrained, then published into
 # models/ with its test metrics and sha256. Image entries need their training data.

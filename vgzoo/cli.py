@@ -7,7 +7,7 @@ import argparse
 import os
 import sys
 
-from vgzoo import registry
+from vgzoo import cli_checkpoints, registry
 from vgzoo.errors import VgzooError
 
 KNOB_FLAGS = tuple(registry.KNOB_TYPES)
@@ -38,33 +38,9 @@ def _quiet_tensorflow():
         os.close(devnull)
 
 
-def _print_table(header, rows):
-    widths = [max(len(str(cell)) for cell in column) + 2 for column in zip(header, *rows)]
-    for row in (header, *rows):
-        print("".join(f"{str(cell):<{width}}" for cell, width in zip(row, widths)).rstrip())
-
-
-def _list_pretrained():
-    from vgzoo import checkpoints
-
-    rows = []
-    for entry in checkpoints.read_manifest():
-        metrics = ", ".join(f"{name} {value:.4g}" for name, value in entry["metrics"].items())
-        size = f"{entry['size'] / 1e6:.2f} MB" if entry.get("size") else "-"
-        state = "published" if entry.get("published") else "unpublished"
-        rows.append((entry["model"], checkpoints.dataset_label(entry), state,
-                     metrics or "-", size))
-    if not rows:
-        print(f"no checkpoints in {checkpoints.manifest_path()}")
-        return 0
-    _print_table(("model", "dataset", "state", "test metrics", "size"), rows)
-    print(f"{len(checkpoints.published())} published; vgzoo.load(model, dataset=..., pretrained=True)")
-    return 0
-
-
 def cmd_list(args):
     if args.pretrained:
-        return _list_pretrained()
+        return cli_checkpoints.list_pretrained()
     names = registry.list_models(args.pattern)
     if not names:
         raise VgzooError(f"no model matches {args.pattern!r}; try `vgzoo list` for all of them.")
@@ -103,13 +79,9 @@ def cmd_info(args):
     return 0
 
 
-def cmd_train(args):
-    registry.get_spec(args.model).resolve(_knobs(args))
-    _quiet_tensorflow()
-    from vgzoo import training
-
-    result = training.train(
-        args.model,
+def _train_options(args):
+    """The keyword arguments of `training.train` from the flags `vgzoo train` takes."""
+    return dict(
         dataset=args.dataset,
         epochs=args.epochs,
         batch_size=args.batch_size,
@@ -135,6 +107,14 @@ def cmd_train(args):
         verbose="auto" if args.verbose is None else args.verbose,
         **_knobs(args),
     )
+
+
+def cmd_train(args):
+    registry.get_spec(args.model).resolve(_knobs(args))
+    _quiet_tensorflow()
+    from vgzoo import training
+
+    result = training.train(args.model, **_train_options(args))
     if result.resumed_from_epoch:
         print(f"resumed {result.run_dir} from epoch {result.resumed_from_epoch}")
     if result.interrupted:
@@ -152,50 +132,19 @@ def cmd_train(args):
     return 0
 
 
-def cmd_publish(args):
+def cmd_compare(args):
+    knobs = _knobs(args)
+    for model in args.models:
+        registry.get_spec(model).resolve(knobs)
     _quiet_tensorflow()
-    from vgzoo import checkpoints, publish
+    from vgzoo.compare import compare
 
-    for run_dir in args.run_dirs:
-        entry = publish.publish(run_dir, weights=args.weights)
-        print(f"published {checkpoints.label(entry)}: {entry['file']}, sha256 {entry['sha256']}, "
-              + ", ".join(f"{name} {value:.6g}" for name, value in entry["metrics"].items()))
-    return 0
-
-
-def cmd_verify(args):
-    from vgzoo import checkpoints
-
-    if not checkpoints.published():
-        print(f"no published checkpoints in {checkpoints.manifest_path()}: nothing to verify")
-        return 0
-    _quiet_tensorflow()
-    from vgzoo import publish
-
-    rows = publish.verify()
-    _print_table(("checkpoint", "metric", "manifest", "measured", "ok"), [
-        (row["checkpoint"], row["metric"], f"{row['manifest']:.6g}", f"{row['measured']:.6g}",
-         "ok" if row["ok"] else "DIFFERS") for row in rows])
-    failed = sum(not row["ok"] for row in rows)
-    print(f"{len(rows) - failed} of {len(rows)} metrics reproduce the manifest within tolerance")
-    return 1 if failed else 0
-
-
-def cmd_reproduce(args):
-    from vgzoo import checkpoints
-
-    entries = checkpoints.read_manifest()
-    chosen = [e for e in entries if not args.entries or e["file"].removesuffix(".weights.h5")
-              in args.entries or f"{e['model']}/{e['dataset']}" in args.entries]
-    if not chosen:
-        raise VgzooError(f"no manifest entry matches {' '.join(args.entries)}; name them as "
-                         "MODEL/DATASET or by file stem, e.g. lstm/adding or lstm-adding-T200.")
-    _quiet_tensorflow()
-    from vgzoo import publish
-
-    for entry in chosen:
-        published = publish.reproduce(entry, args.logdir)
-        print(f"published {checkpoints.label(published)}: {published['metrics']}")
+    options = _train_options(args)
+    logdir = options.pop("logdir")
+    path = compare(args.models, run_dirs=args.runs or (), report_dir=args.report_dir,
+                   logdir=logdir, **options)
+    print(path.read_text().split("## Figures")[0].rstrip())
+    print(f"\nreport: {path}")
     return 0
 
 
@@ -215,26 +164,8 @@ def _add_knobs(parser):
         group.add_argument(f"--{key.replace('_', '-')}", dest=key, metavar=hint)
 
 
-def build_parser():
-    parser = argparse.ArgumentParser(
-        prog="vgzoo", description="The vanishing-gradient zoo: matched pairs of Keras models."
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    listing = commands.add_parser("list", help="list registered models (shell wildcards)")
-    listing.add_argument("pattern", nargs="?", default="*")
-    listing.add_argument("--pretrained", action="store_true", help="list the checkpoints instead")
-    listing.set_defaults(run=cmd_list)
-
-    info = commands.add_parser("info", help="build a model and print its layers")
-    info.add_argument("model")
-    info.add_argument("--input-shape", default="32,32,3", help="H,W,C (default 32,32,3)")
-    info.add_argument("--num-classes", type=int, default=10)
-    _add_knobs(info)
-    info.set_defaults(run=cmd_info)
-
-    train = commands.add_parser("train", help="train a model with gradients recorded")
-    train.add_argument("model")
+def _add_training_flags(train):
+    """The flags of `vgzoo train`, which `vgzoo compare` takes too."""
     train.add_argument(
         "--dataset", default="mnist",
         help="mnist, cifar10, cifar100, or a sequence task: adding, copy, seqmnist, pmnist",
@@ -276,22 +207,42 @@ def build_parser():
         help="1: progress bar (default), 2: one line per epoch, 0: silent",
     )
     _add_knobs(train)
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="vgzoo", description="The vanishing-gradient zoo: matched pairs of Keras models."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    listing = commands.add_parser("list", help="list registered models (shell wildcards)")
+    listing.add_argument("pattern", nargs="?", default="*")
+    listing.add_argument("--pretrained", action="store_true", help="list the checkpoints instead")
+    listing.set_defaults(run=cmd_list)
+
+    info = commands.add_parser("info", help="build a model and print its layers")
+    info.add_argument("model")
+    info.add_argument("--input-shape", default="32,32,3", help="H,W,C (default 32,32,3)")
+    info.add_argument("--num-classes", type=int, default=10)
+    _add_knobs(info)
+    info.set_defaults(run=cmd_info)
+
+    train = commands.add_parser("train", help="train a model with gradients recorded")
+    train.add_argument("model")
+    _add_training_flags(train)
     train.set_defaults(run=cmd_train)
 
-    publishing = commands.add_parser("publish", help="publish finished runs as checkpoints")
-    publishing.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
-    publishing.add_argument("--weights", default="best", help="best (default) or last")
-    publishing.set_defaults(run=cmd_publish)
+    comparing = commands.add_parser(
+        "compare", help="train models at the same budget and seed, report them side by side")
+    comparing.add_argument("models", nargs="*", metavar="MODEL")
+    comparing.add_argument("--runs", nargs="+", metavar="RUN_DIR",
+                           help="report on these finished runs instead of training")
+    comparing.add_argument("--report-dir", default=None, help="where report.md and the figures "
+                           "go (default reports/<dataset>-<models>-<stamp>)")
+    _add_training_flags(comparing)
+    comparing.set_defaults(run=cmd_compare)
 
-    verify = commands.add_parser("verify", help="re-measure published checkpoints")
-    verify.set_defaults(run=cmd_verify)
-
-    reproduce = commands.add_parser(
-        "reproduce", help="train manifest entries from their commands, then publish them")
-    reproduce.add_argument("entries", nargs="*", metavar="ENTRY",
-                           help="MODEL/DATASET or file stem (default: all)")
-    reproduce.add_argument("--logdir", default="tensorboard_logs/pretrained")
-    reproduce.set_defaults(run=cmd_reproduce)
+    cli_checkpoints.add_commands(commands)
 
     demo = commands.add_parser("demo", help="gradient flow at initialisation, offline")
     demo.add_argument("--logdir", default="tensorboard_logs")
