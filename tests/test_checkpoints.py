@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import vgzoo
+import vgzoo.datasets
 from vgzoo import checkpoints, cli, publish
 
 TINY = dict(dataset="adding", seq_len=20, width=8, epochs=2, steps_per_epoch=5, batch_size=16,
@@ -162,6 +163,18 @@ def test_a_run_on_the_mnist_test_split_is_never_published(mnist_data_dir, tmp_pa
     assert not (tmp_path / "models").exists()
     assert cli.main(["publish", str(result.run_dir)]) == 2
     assert "never have seen its test set" in capsys.readouterr().err
+
+
+def test_image_checkpoints_are_measured_on_the_test_split_with_their_training_statistics(
+        mnist_data_dir):
+    entry = {"model": "mlp10", "dataset": "mnist", "normalization": {"mean": [0.13], "std": [0.31]}}
+    model = vgzoo.create_model("mlp10", (28, 28, 1), 10, width=8)
+    measured = publish.evaluate(model, entry)
+    images, labels = vgzoo.datasets.load_arrays("mnist", "test")
+    probabilities = model.predict((images / 255 - 0.13) / 0.31, batch_size=1000, verbose=0)
+    assert measured["test_accuracy"] == pytest.approx(np.mean(probabilities.argmax(1) == labels), abs=1e-4)
+    expected_loss = -np.mean(np.log(probabilities[np.arange(len(labels)), labels]))
+    assert measured["test_loss"] == pytest.approx(expected_loss, rel=1e-3)
 
 
 # The repository's own manifest: valid, policy-abiding, and its checkpoints reproduce.

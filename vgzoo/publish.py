@@ -82,10 +82,11 @@ def _check_publishable(run_dir, config):
     split = dataset.get("source_split", "train" if name in SYNTHETIC_TASKS else None)
     if split != "train":
         source = "MNIST" if name in MNIST_TASKS else _DISPLAY_NAMES.get(name, name)
+        trained_on = (f"it was trained on the {source} {split} split (source_split in config.json)"
+                      if split else f"its config.json does not record which {source} split it saw")
         raise VgzooError(
-            f"refusing to publish {run_dir}: it was trained on the {source} {split or 'unrecorded'} "
-            f"split (source_split in config.json), and a pretrained checkpoint must never have seen "
-            f"its test set. Train it on the training split."
+            f"refusing to publish {run_dir}: {trained_on}, and a pretrained checkpoint must never "
+            f"have seen its test set. Train it on the training split."
         )
     from vgzoo.resume import read_state
 
