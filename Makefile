@@ -25,16 +25,20 @@ DEPTH        ?=
 ARGS         ?=
 PORT         ?= 6006
 BENCH_ARGS   ?=
+# `make compare MODELS="rnn lstm" DATASET=adding ARGS="--seq-len 200"`: a report in reports/.
+MODELS       ?= plain20 resnet20
+# `make pretrained ENTRIES="lstm/adding rnn-copy-T100"`: which manifest entries (default all).
+ENTRIES      ?=
 
-# The sequence group's shared budget: every member gets the same steps, batch,
-# optimizer, clipping and seed (Adam 1e-3 with a clipped global norm, as in
-# the long-sequence literature since Pascanu et al. 2013).
+# The sequence group's shared budget, that of the pretrained entries (models/manifest.json):
+# every member gets the same steps, batch, optimizer, clipping and seed (Adam 1e-3 with a
+# clipped global norm, as in the long-sequence literature since Pascanu et al. 2013).
 SEQUENCE_MODELS ?= rnn irnn lstm gru transformer
-SEQ_EPOCHS      ?= 60
-SEQ_BATCH_SIZE  ?= 32
-SEQ_BUDGET = --optimizer adam --lr 1e-3 --weight-decay 0 --schedule constant --global-clipnorm 1 \
-	--batch-size $(SEQ_BATCH_SIZE) --steps-per-epoch 100 --epochs $(SEQ_EPOCHS) --seed $(SEED) \
-	--hist-every $(HIST_EVERY) --logdir $(LOGDIR) --verbose 2
+ADDING_EPOCHS   ?= 60
+COPY_EPOCHS     ?= 20
+SEQUENCE_FLAGS = --optimizer adam --lr 1e-3 --weight-decay 0 --schedule constant \
+	--global-clipnorm 1 --batch-size 32 --steps-per-epoch 100 --seed $(SEED)
+SEQ_RUN_FLAGS = $(SEQUENCE_FLAGS) --hist-every $(HIST_EVERY) --logdir $(LOGDIR) --verbose 2
 
 TRAIN_FLAGS = --dataset $(DATASET) --epochs $(EPOCHS) --batch-size $(BATCH_SIZE) \
 	--optimizer $(OPTIMIZER) --schedule $(SCHEDULE) --seed $(SEED) \
@@ -49,7 +53,8 @@ TRAIN_FLAGS = --dataset $(DATASET) --epochs $(EPOCHS) --batch-size $(BATCH_SIZE)
 .PHONY: install test demo train tensorboard clean clean-logs bench \
 	train-adding train-copy train-seqmnist train-pmnist \
 	train-plain-vs-resnet-mnist train-plain-vs-resnet-cifar10 \
-	train-mlp-sigmoid-mnist train-mlp-sigmoid-cifar10
+	train-mlp-sigmoid-mnist train-mlp-sigmoid-cifar10 pretrained pretrained-verify \
+	compare compare-plain-vs-resnet-mnist compare-plain-vs-resnet-cifar10 compare-adding compare-copy
 
 install: $(STAMP)
 
@@ -89,14 +94,17 @@ train-mlp-sigmoid-cifar10: install
 	$(MAKE) train MODEL=mlp20 DATASET=cifar10 ACTIVATION=sigmoid EPOCHS=$(EPOCHS)
 	$(MAKE) train MODEL=resmlp20 DATASET=cifar10 ACTIVATION=sigmoid EPOCHS=$(EPOCHS)
 
-# Sequence groups: each member a run of its own under $(LOGDIR)/<task>/, overlaid in TensorBoard.
+# Sequence groups: each member a run of its own under $(LOGDIR)/<task>/, overlaid in TensorBoard;
+# on adding, the LSTM with chrono initialisation (Tallec & Ollivier 2018) too.
 train-adding: install
-	for model in $(SEQUENCE_MODELS); do \
-		$(BIN)/vgzoo train $$model --dataset adding --seq-len 200 $(SEQ_BUDGET) $(ARGS) || exit $$?; done
+	for model in $(SEQUENCE_MODELS); do $(BIN)/vgzoo train $$model --dataset adding --seq-len 200 \
+		--epochs $(ADDING_EPOCHS) $(SEQ_RUN_FLAGS) $(ARGS) || exit $$?; done
+	$(BIN)/vgzoo train lstm --chrono true --dataset adding --seq-len 200 \
+		--epochs $(ADDING_EPOCHS) $(SEQ_RUN_FLAGS) $(ARGS)
 
 train-copy: install
-	for model in $(SEQUENCE_MODELS); do \
-		$(BIN)/vgzoo train $$model --dataset copy --seq-len 100 $(SEQ_BUDGET) $(ARGS) || exit $$?; done
+	for model in $(SEQUENCE_MODELS); do $(BIN)/vgzoo train $$model --dataset copy --seq-len 100 \
+		--epochs $(COPY_EPOCHS) $(SEQ_RUN_FLAGS) $(ARGS) || exit $$?; done
 
 # Needs the MNIST training split (see "Offline data" in the README).
 train-seqmnist train-pmnist: train-%: install
@@ -104,6 +112,34 @@ train-seqmnist train-pmnist: train-%: install
 		$(BIN)/vgzoo train $$model --dataset $* --optimizer adam --lr 1e-3 --weight-decay 0 \
 			--global-clipnorm 1 --batch-size $(BATCH_SIZE) --epochs $(EPOCHS) --seed $(SEED) \
 			--hist-every $(HIST_EVERY) --logdir $(LOGDIR) $(ARGS) || exit $$?; done
+
+# Members trained at the same budget and seed under one log folder, then report.md with a
+# table, verdicts and figures in reports/<dataset>-<models>-<stamp>/.
+compare: install
+	$(BIN)/vgzoo compare $(MODELS) $(TRAIN_FLAGS)
+
+compare-plain-vs-resnet-mnist: install
+	$(MAKE) compare MODELS="plain20 resnet20" DATASET=mnist EPOCHS=$(EPOCHS)
+
+compare-plain-vs-resnet-cifar10: install
+	$(MAKE) compare MODELS="plain56 resnet56" DATASET=cifar10 EPOCHS=$(EPOCHS)
+
+compare-adding: install
+	$(BIN)/vgzoo compare $(SEQUENCE_MODELS) --dataset adding --seq-len 200 \
+		--epochs $(ADDING_EPOCHS) $(SEQUENCE_FLAGS) --logdir $(LOGDIR) $(ARGS)
+
+compare-copy: install
+	$(BIN)/vgzoo compare $(SEQUENCE_MODELS) --dataset copy --seq-len 100 \
+		--epochs $(COPY_EPOCHS) $(SEQUENCE_FLAGS) --logdir $(LOGDIR) $(ARGS)
+
+# Each manifest entry's recorded command into $(LOGDIR)/pretrained, then published into
+# models/ with its test metrics and sha256. Image entries need their training data.
+pretrained: install
+	$(BIN)/vgzoo reproduce $(ENTRIES) --logdir $(LOGDIR)/pretrained
+
+# Re-measures every published checkpoint; passes (saying so) when none is published.
+pretrained-verify: install
+	$(BIN)/vgzoo verify
 
 tensorboard: install
 	@echo "TensorBoard: http://127.0.0.1:$(PORT)/  (Ctrl-C to stop)"

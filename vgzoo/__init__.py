@@ -6,6 +6,7 @@ gradient flow you can watch in TensorBoard.
     model = vgzoo.create_model("plain56", input_shape=(32, 32, 3), num_classes=10)
     vgzoo.train("resnet20", dataset="cifar10", epochs=30)
     vgzoo.plot_gradient_flow("tensorboard_logs/cifar10/resnet20/<run>", "flow.png")
+    lstm = vgzoo.load("lstm", dataset="adding", pretrained=True)
 
 Importing vgzoo does not import TensorFlow; building or training a model does.
 """
@@ -13,6 +14,16 @@ from vgzoo.errors import VgzooError
 from vgzoo.registry import create_model, get_spec, list_models, pairs, partner_of
 
 __version__ = "0.1.0"
+
+
+def load(name, dataset=None, pretrained=True, **options):
+    """A registry model with its published weights for `dataset`.
+
+    See `vgzoo.checkpoints.load`; `vgzoo list --pretrained` lists them.
+    """
+    from vgzoo import checkpoints
+
+    return checkpoints.load(name, dataset, pretrained, **options)
 
 
 def train(model, **options):
@@ -40,6 +51,7 @@ __all__ = [
     "create_model",
     "get_spec",
     "list_models",
+    "load",
     "pairs",
     "partner_of",
     "plot_gradient_flow",

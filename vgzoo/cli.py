@@ -7,7 +7,7 @@ import argparse
 import os
 import sys
 
-from vgzoo import registry
+from vgzoo import cli_checkpoints, registry
 from vgzoo.errors import VgzooError
 
 KNOB_FLAGS = tuple(registry.KNOB_TYPES)
@@ -39,6 +39,8 @@ def _quiet_tensorflow():
 
 
 def cmd_list(args):
+    if args.pretrained:
+        return cli_checkpoints.list_pretrained()
     names = registry.list_models(args.pattern)
     if not names:
         raise VgzooError(f"no model matches {args.pattern!r}; try `vgzoo list` for all of them.")
@@ -82,13 +84,9 @@ def cmd_info(args):
     return 0
 
 
-def cmd_train(args):
-    registry.get_spec(args.model).resolve(_knobs(args))
-    _quiet_tensorflow()
-    from vgzoo import training
-
-    result = training.train(
-        args.model,
+def _train_options(args):
+    """The keyword arguments of `training.train` from the flags `vgzoo train` takes."""
+    return dict(
         dataset=args.dataset,
         epochs=args.epochs,
         batch_size=args.batch_size,
@@ -115,6 +113,14 @@ def cmd_train(args):
         verbose="auto" if args.verbose is None else args.verbose,
         **_knobs(args),
     )
+
+
+def cmd_train(args):
+    registry.get_spec(args.model).resolve(_knobs(args))
+    _quiet_tensorflow()
+    from vgzoo import training
+
+    result = training.train(args.model, **_train_options(args))
     if result.resumed_from_epoch:
         print(f"resumed {result.run_dir} from epoch {result.resumed_from_epoch}")
     if result.interrupted:
@@ -129,6 +135,22 @@ def cmd_train(args):
     print("final: " + ", ".join(f"{name} {value:.4f}" for name, value in sorted(final.items())))
     print(f"run folder: {result.run_dir}")
     print(f"browse: tensorboard --logdir {args.logdir}")
+    return 0
+
+
+def cmd_compare(args):
+    knobs = _knobs(args)
+    for model in args.models:
+        registry.get_spec(model).resolve(knobs)
+    _quiet_tensorflow()
+    from vgzoo.compare import compare
+
+    options = _train_options(args)
+    logdir = options.pop("logdir")
+    path = compare(args.models, run_dirs=args.runs or (), report_dir=args.report_dir,
+                   logdir=logdir, **options)
+    print(path.read_text().split("## Figures")[0].rstrip())
+    print(f"\nreport: {path}")
     return 0
 
 
@@ -154,28 +176,8 @@ def _add_knobs(parser):
         group.add_argument(f"--{key.replace('_', '-')}", dest=key, metavar=hint)
 
 
-def build_parser():
-    parser = argparse.ArgumentParser(
-        prog="vgzoo", description="The vanishing-gradient zoo: matched pairs of Keras models."
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    listing = commands.add_parser("list", help="list registered models (shell wildcards)")
-    listing.add_argument("pattern", nargs="?", default="*")
-    listing.set_defaults(run=cmd_list)
-
-    info = commands.add_parser("info", help="build a model and print its layers")
-    info.add_argument("model")
-    info.add_argument(
-        "--input-shape", default=None,
-        help="H,W,C for images (default 32,32,3); T,C for sequences (default 784,1)",
-    )
-    info.add_argument("--num-classes", type=int, default=10)
-    _add_knobs(info)
-    info.set_defaults(run=cmd_info)
-
-    train = commands.add_parser("train", help="train a model with gradients recorded")
-    train.add_argument("model")
+def _add_training_flags(train):
+    """The flags of `vgzoo train`, which `vgzoo compare` takes too."""
     train.add_argument(
         "--dataset", default="mnist",
         help="mnist, cifar10, cifar100, or a sequence task: adding, copy, seqmnist, pmnist",
@@ -221,7 +223,45 @@ def build_parser():
         help="1: progress bar (default), 2: one line per epoch, 0: silent",
     )
     _add_knobs(train)
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="vgzoo", description="The vanishing-gradient zoo: matched pairs of Keras models."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    listing = commands.add_parser("list", help="list registered models (shell wildcards)")
+    listing.add_argument("pattern", nargs="?", default="*")
+    listing.add_argument("--pretrained", action="store_true", help="list the checkpoints instead")
+    listing.set_defaults(run=cmd_list)
+
+    info = commands.add_parser("info", help="build a model and print its layers")
+    info.add_argument("model")
+    info.add_argument(
+        "--input-shape", default=None,
+        help="H,W,C for images (default 32,32,3); T,C for sequences (default 784,1)",
+    )
+    info.add_argument("--num-classes", type=int, default=10)
+    _add_knobs(info)
+    info.set_defaults(run=cmd_info)
+
+    train = commands.add_parser("train", help="train a model with gradients recorded")
+    train.add_argument("model")
+    _add_training_flags(train)
     train.set_defaults(run=cmd_train)
+
+    comparing = commands.add_parser(
+        "compare", help="train models at the same budget and seed, report them side by side")
+    comparing.add_argument("models", nargs="*", metavar="MODEL")
+    comparing.add_argument("--runs", nargs="+", metavar="RUN_DIR",
+                           help="report on these finished runs instead of training")
+    comparing.add_argument("--report-dir", default=None, help="where report.md and the figures "
+                           "go (default reports/<dataset>-<models>-<stamp>)")
+    _add_training_flags(comparing)
+    comparing.set_defaults(run=cmd_compare)
+
+    cli_checkpoints.add_commands(commands)
 
     demo = commands.add_parser("demo", help="gradient flow of matched models, offline")
     demo.add_argument("--logdir", default="tensorboard_logs")

@@ -150,8 +150,22 @@ def _check_input_shape(input_shape, rank=3):
     return shape
 
 
-def create_model(name, input_shape=(32, 32, 3), num_classes=10, **knobs):
-    """Build a registered model; unknown names and knobs raise VgzooError."""
+def create_model(name, input_shape=None, num_classes=None, *, pretrained=False, dataset=None,
+                 **knobs):
+    """Build a registered model; unknown names and knobs raise VgzooError.
+
+    Input shape and classes default to CIFAR's (32, 32, 3) and 10. With
+    `pretrained=True, dataset=...` the published weights are loaded and the
+    shapes come from the checkpoint (see `vgzoo.checkpoints.load`); with a
+    dataset alone, the checkpoint's architecture is built untrained.
+    """
+    if pretrained or dataset is not None:
+        from vgzoo import checkpoints
+
+        return checkpoints.load(name, dataset, pretrained, input_shape=input_shape,
+                                num_classes=num_classes, **knobs)
+    input_shape = (32, 32, 3) if input_shape is None else input_shape
+    num_classes = 10 if num_classes is None else num_classes
     spec = get_spec(name)
     arguments = spec.resolve(knobs)
     shape = _check_input_shape(input_shape, spec.input_rank)

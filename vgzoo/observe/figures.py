@@ -3,6 +3,7 @@
 - `gradient_flow_png`: mean |gradient| per layer against depth, log scale,
   one line per recorded step, so a plain and a residual run side by side
   show at a glance where the gradient dies.
+- `curves_png`: several runs' curves on one plot (loss, gradient reach).
 - `heatmap_png`: |dL/dx_t| per input timestep against training step, log
   colour scale, so one sees the gradient reach back through time (or not).
 """
@@ -43,6 +44,25 @@ def gradient_flow_png(layer_names, steps, rows, title="gradient flow", ylabel="m
         axes.set_xticks(range(len(layer_names)), layer_names, rotation=90, fontsize=6)
     if len(rows) <= 10:
         axes.legend(fontsize=7)
+    return _png(figure)
+
+
+def curves_png(series, xlabel, ylabel, title, log=False):
+    """Several runs' curves on one plot.
+
+    `series` maps a label to (x, y, line style, run index): a run's curves
+    (train and validation, say) share a colour and differ in style.
+    """
+    pyplot = _pyplot()
+    figure, axes = pyplot.subplots(figsize=(8, 4), dpi=100)
+    for label, (x, y, style, run) in series.items():
+        axes.plot(x, y, style, label=label, linewidth=1.2, color=pyplot.cm.tab10(run % 10))
+    if log:
+        axes.set_yscale("log")
+    axes.set_xlabel(xlabel)
+    axes.set_ylabel(ylabel)
+    axes.set_title(title)
+    axes.legend(fontsize=7)
     return _png(figure)
 
 

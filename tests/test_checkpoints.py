@@ -1,0 +1,218 @@
+"""Pretrained checkpoints: a real tiny run published, loaded, verified and refused when it must be."""
+import json
+import shlex
+import shutil
+import warnings
+
+import numpy as np
+import pytest
+
+import vgzoo
+import vgzoo.datasets
+from vgzoo import checkpoints, cli, publish
+
+TINY = dict(dataset="adding", seq_len=20, width=8, epochs=2, steps_per_epoch=5, batch_size=16,
+            optimizer="adam", hist_every=5, verbose=0)
+
+
+@pytest.fixture(scope="module")
+def published_run(tmp_path_factory):
+    """A tiny rnn trained on `adding` T=20, published into its own models folder."""
+    root = tmp_path_factory.mktemp("published")
+    result = vgzoo.train("rnn", logdir=root / "logs", **TINY)
+    entry = publish.publish(result.run_dir, folder=root / "models")
+    return result, entry, root / "models"
+
+
+@pytest.fixture
+def models(published_run, tmp_path, monkeypatch):
+    """A private copy of the published models folder, set as $VGZOO_MODELS_DIR."""
+    folder = tmp_path / "models"
+    shutil.copytree(published_run[2], folder)
+    monkeypatch.setenv(checkpoints.MODELS_DIR_ENV, str(folder))
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))  # an empty download cache
+    return folder
+
+
+def _manifest_entry(folder):
+    (entry,) = checkpoints.read_manifest(folder)
+    return entry
+
+
+def test_a_published_run_loads_with_its_trained_weights_and_metric(published_run, models, capsys):
+    result, entry, _ = published_run
+    assert _manifest_entry(models) == entry
+    weights = models / "rnn-adding-T20.weights.h5"
+    assert entry["file"] == weights.name and entry["size"] == weights.stat().st_size
+    assert entry["sha256"] == checkpoints.sha256_of(weights) and entry["published"] is True
+    assert entry["knobs"]["width"] == 8 and entry["input_shape"] == [20, 2]
+    assert entry["trained_from"] == "best.weights.h5"
+    assert {"tensorflow", "keras"} == set(entry["versions"])
+    # The command rebuilt from the config is one `vgzoo train` accepts, with the run's settings.
+    args = cli.build_parser().parse_args(shlex.split(entry["command"])[1:])
+    assert (args.model, args.seq_len, args.width, args.epochs, args.steps_per_epoch) == ("rnn", 20, "8", 2, 5)
+
+    loaded = vgzoo.load("rnn", dataset="adding", pretrained=True)
+    trained = vgzoo.create_model("rnn", (20, 2), 1, width=8, head="value")
+    trained.load_weights(result.run_dir / "best.weights.h5")
+    for mine, theirs in zip(loaded.get_weights(), trained.get_weights()):
+        np.testing.assert_array_equal(mine, theirs)
+    measured = publish.evaluate(loaded, entry)
+    assert set(measured) == {"test_loss"}
+    assert abs(measured["test_loss"] - entry["metrics"]["test_loss"]) <= entry["tolerance"]
+    # The same weights through create_model, with a matching knob allowed.
+    again = vgzoo.create_model("rnn", pretrained=True, dataset="adding", width=8)
+    np.testing.assert_array_equal(again.get_weights()[0], loaded.get_weights()[0])
+
+    assert cli.main(["verify"]) == 0
+    assert "1 of 1 metrics reproduce" in capsys.readouterr().out
+    assert cli.main(["list", "--pretrained"]) == 0
+    listing = capsys.readouterr().out
+    assert "rnn" in listing and "adding T=20" in listing and "published" in listing
+
+
+def test_verify_fails_when_a_metric_drifts(models, capsys):
+    entries = checkpoints.read_manifest(models)
+    entries[0]["metrics"]["test_loss"] += 10 * entries[0]["tolerance"]
+    checkpoints.write_manifest(entries, models)
+    (row,) = publish.verify()
+    assert row["ok"] is False
+    assert cli.main(["verify"]) == 1
+    assert "DIFFERS" in capsys.readouterr().out
+
+
+def test_a_tampered_file_is_refused(models):
+    weights = models / "rnn-adding-T20.weights.h5"
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    with pytest.raises(vgzoo.VgzooError, match=r"rnn-adding-T20.weights.h5 is corrupt or was "
+                       r"modified: sha256 [0-9a-f]{64}, the manifest expects [0-9a-f]{64}\. "
+                       r"Delete it and fetch it again"):
+        vgzoo.load("rnn", dataset="adding")
+
+
+def test_a_wrong_hash_in_the_manifest_is_refused(models, capsys):
+    entries = checkpoints.read_manifest(models)
+    entries[0]["sha256"] = "0" * 64
+    checkpoints.write_manifest(entries, models)
+    with pytest.raises(vgzoo.VgzooError, match="the manifest expects 0{64}. Delete it"):
+        vgzoo.load("rnn", dataset="adding")
+    assert cli.main(["verify"]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "is corrupt or was modified" in error
+
+
+def test_offline_without_the_file_names_the_file_and_the_folder(models, monkeypatch):
+    (models / "rnn-adding-T20.weights.h5").unlink()
+    monkeypatch.setenv("VGZOO_OFFLINE", "1")
+    with pytest.raises(vgzoo.VgzooError, match=(
+            rf"the checkpoint file rnn-adding-T20.weights.h5 for rnn on adding T=20 is not here "
+            rf"and VGZOO_OFFLINE forbids downloading it: put it in {models}")):
+        vgzoo.load("rnn", dataset="adding")
+
+
+def test_a_missing_file_is_fetched_into_the_keras_cache_by_its_url(models, tmp_path, monkeypatch):
+    release = tmp_path / "release"
+    release.mkdir()
+    (models / "rnn-adding-T20.weights.h5").rename(release / "rnn-adding-T20.weights.h5")
+    entries = checkpoints.read_manifest(models)
+    entries[0]["url"] = (release / "rnn-adding-T20.weights.h5").as_uri()
+    checkpoints.write_manifest(entries, models)
+    model = vgzoo.load("rnn", dataset="adding")
+    assert (tmp_path / "keras" / "vgzoo" / "rnn-adding-T20.weights.h5").is_file()
+    assert model.count_params() > 0
+
+    entries[0]["url"] = (tmp_path / "nowhere.weights.h5").as_uri()
+    checkpoints.write_manifest(entries, models)
+    shutil.rmtree(tmp_path / "keras")
+    with pytest.raises(vgzoo.VgzooError, match=rf"could not download the checkpoint file "
+                       rf"rnn-adding-T20.weights.h5 from file://.*: put the file in {models}"):
+        vgzoo.load("rnn", dataset="adding")
+
+
+def test_a_knob_that_changes_the_architecture_is_refused(models):
+    with pytest.raises(vgzoo.VgzooError, match=r"the rnn on adding T=20 checkpoint was built "
+                       r"with width=8, not width=16"):
+        vgzoo.load("rnn", dataset="adding", width=16)
+    with pytest.raises(vgzoo.VgzooError, match=r"takes input_shape \(20, 2\), not \(30, 2\)"):
+        vgzoo.create_model("rnn", (30, 2), pretrained=True, dataset="adding")
+
+
+def test_no_published_checkpoint_lists_the_available_ones(models):
+    with pytest.raises(vgzoo.VgzooError, match=r"no published checkpoint for lstm on adding: the "
+                       r"manifest has no entry for it\. Published: rnn on adding T=20"):
+        vgzoo.load("lstm", dataset="adding")
+    entries = checkpoints.read_manifest(models)
+    entries[0]["published"] = False
+    checkpoints.write_manifest(entries, models)
+    with pytest.raises(vgzoo.VgzooError, match="its entry is unpublished.*Published: none yet"):
+        vgzoo.load("rnn", dataset="adding")
+    untrained = vgzoo.load("rnn", dataset="adding", pretrained=False)
+    assert untrained.input_shape == (None, 20, 2)
+
+
+def test_a_run_on_the_mnist_test_split_is_never_published(mnist_data_dir, tmp_path, capsys):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # training on the test split, on purpose
+        result = vgzoo.train("mlp10", dataset="mnist", source_split="test", limit=64, width=8,
+                             epochs=1, batch_size=32, logdir=tmp_path / "logs", verbose=0)
+    with pytest.raises(vgzoo.VgzooError, match="refusing to publish .* trained on the MNIST "
+                       "test split"):
+        publish.publish(result.run_dir, folder=tmp_path / "models")
+    assert not (tmp_path / "models").exists()
+    assert cli.main(["publish", str(result.run_dir)]) == 2
+    assert "never have seen its test set" in capsys.readouterr().err
+
+
+def test_image_checkpoints_are_measured_on_the_test_split_with_their_training_statistics(
+        mnist_data_dir):
+    entry = {"model": "mlp10", "dataset": "mnist", "normalization": {"mean": [0.13], "std": [0.31]}}
+    model = vgzoo.create_model("mlp10", (28, 28, 1), 10, width=8)
+    measured = publish.evaluate(model, entry)
+    images, labels = vgzoo.datasets.load_arrays("mnist", "test")
+    probabilities = model.predict((images / 255 - 0.13) / 0.31, batch_size=1000, verbose=0)
+    assert measured["test_accuracy"] == pytest.approx(np.mean(probabilities.argmax(1) == labels), abs=1e-4)
+    expected_loss = -np.mean(np.log(probabilities[np.arange(len(labels)), labels]))
+    assert measured["test_loss"] == pytest.approx(expected_loss, rel=1e-3)
+
+
+# The repository's own manifest: valid, policy-abiding, and its checkpoints reproduce.
+REPO_ENTRIES = checkpoints.read_manifest(checkpoints.Path(cli.__file__).parent.parent / "models")
+
+
+def test_the_repo_manifest_is_complete_and_keeps_the_policy():
+    assert REPO_ENTRIES, "models/manifest.json lists the checkpoints"
+    parser = cli.build_parser()
+    for entry in REPO_ENTRIES:
+        assert entry["file"] == checkpoints.file_name(
+            entry["model"], entry["dataset"], entry["dataset_options"].get("seq_len"))
+        args = parser.parse_args(shlex.split(entry["command"])[1:])
+        assert (args.command, args.model, args.dataset) == ("train", entry["model"], entry["dataset"])
+        assert args.data_split == "train", "never publish a model trained on a test split"
+        vgzoo.get_spec(entry["model"]).resolve({k: v for k, v in entry["knobs"].items() if v is not None})
+        if entry["published"]:
+            assert entry["sha256"] and entry["size"] and entry["metrics"] and entry["date"]
+    images = [entry for entry in REPO_ENTRIES if entry["dataset"] in ("mnist", "cifar10")]
+    assert images and not any(entry["published"] for entry in images)
+
+
+def test_verify_passes_on_the_repo_manifest(monkeypatch, capsys):
+    monkeypatch.delenv(checkpoints.MODELS_DIR_ENV, raising=False)
+    assert cli.main(["verify"]) == 0
+    out = capsys.readouterr().out
+    if not checkpoints.published(REPO_ENTRIES):
+        assert "no published checkpoints" in out and "nothing to verify" in out
+
+
+@pytest.mark.parametrize(
+    "entry", checkpoints.published(REPO_ENTRIES) or [pytest.param(None, marks=pytest.mark.skip(
+        reason="no checkpoint is published in models/ yet"))],
+    ids=lambda entry: entry and entry["file"])
+def test_each_published_checkpoint_reproduces_its_manifest_metrics(entry, monkeypatch):
+    monkeypatch.delenv(checkpoints.MODELS_DIR_ENV, raising=False)
+    seq_len = entry["dataset_options"].get("seq_len")
+    model = vgzoo.load(entry["model"], dataset=entry["dataset"], seq_len=seq_len)
+    measured = publish.evaluate(model, entry)
+    for metric, expected in entry["metrics"].items():
+        assert abs(measured[metric] - expected) <= entry["tolerance"], metric

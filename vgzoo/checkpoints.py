@@ -1,0 +1,244 @@
+"""Pretrained checkpoints: the manifest, hashed weight files and loading.
+
+`models/manifest.json` is a list of entries, one per checkpoint: the model
+and the data it was trained on, the knobs and shapes that rebuild its
+architecture from the registry, the `.weights.h5` file with its size and
+sha256, the URL to fetch it from, the metrics measured on the held-out test
+split (with a tolerance) and the command that trained it. As in Keras
+applications, only weights are stored; the architecture always comes from
+the registry.
+
+    model = vgzoo.load("lstm", dataset="adding", pretrained=True)
+
+A weight file is looked for in the models folder ($VGZOO_MODELS_DIR, else
+`models/` beside the package), then fetched with `keras.utils.get_file` into
+the Keras cache unless $VGZOO_OFFLINE is set; its sha256 is checked before
+anything is loaded. This module imports TensorFlow only to build a model.
+"""
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from vgzoo import registry
+from vgzoo.datasets.files import OFFLINE_ENV, keras_cache_dir, offline
+from vgzoo.errors import VgzooError
+from vgzoo.runs import atomic_write_text
+
+MODELS_DIR_ENV = "VGZOO_MODELS_DIR"
+MANIFEST_NAME = "manifest.json"
+CACHE_SUBDIR = "vgzoo"  # under the Keras home, beside its `datasets`
+RELEASE_URL = "https://github.com/vgzoo/vgzoo/releases/download/v0.1.0/{file}"
+DEFAULT_TOLERANCE = 1e-4  # absolute, per metric: same weights, same data
+
+
+def models_dir():
+    """$VGZOO_MODELS_DIR, else the repository's `models/` beside the package."""
+    override = os.environ.get(MODELS_DIR_ENV)
+    if override:
+        return Path(override).expanduser()
+    return Path(__file__).resolve().parent.parent / "models"
+
+
+def manifest_path(folder=None):
+    return Path(folder or models_dir()) / MANIFEST_NAME
+
+
+def read_manifest(folder=None):
+    """The manifest's entries; none when the folder has no manifest yet."""
+    path = manifest_path(folder)
+    try:
+        entries = json.loads(path.read_text())
+    except FileNotFoundError:
+        return []
+    except ValueError as error:
+        raise VgzooError(f"{path} is not valid JSON ({error}); restore it with git.") from None
+    if not isinstance(entries, list):
+        raise VgzooError(f"{path} must hold a JSON list of checkpoint entries.")
+    return entries
+
+
+def write_manifest(entries, folder=None):
+    """Atomically: a reader sees the old manifest or the new one, never half."""
+    path = manifest_path(folder)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, _dumps(entries))
+
+
+def _dumps(entries):
+    """JSON with one field a line and each value on its line: short diffs, easy reading."""
+    blocks = [
+        "  {\n" + ",\n".join(f"    {json.dumps(key)}: {json.dumps(value)}"
+                              for key, value in entry.items()) + "\n  }"
+        for entry in entries
+    ]
+    return "[\n" + ",\n".join(blocks) + "\n]\n" if blocks else "[]\n"
+
+
+def dataset_label(entry):
+    """`adding T=200`: the data of an entry with its options."""
+    options = "".join(f" {'T' if key == 'seq_len' else key}={value}"
+                      for key, value in sorted(entry.get("dataset_options", {}).items()))
+    return f"{entry['dataset']}{options}"
+
+
+def label(entry):
+    """`lstm on adding T=200`: how messages and tables name an entry."""
+    return f"{entry['model']} on {dataset_label(entry)}"
+
+
+def file_name(model, dataset, seq_len=None):
+    """`lstm-adding-T200.weights.h5`; image checkpoints carry no length."""
+    length = f"-T{seq_len}" if seq_len else ""
+    return f"{model}-{dataset}{length}.weights.h5"
+
+
+def published(entries=None):
+    return [e for e in (read_manifest() if entries is None else entries) if e.get("published")]
+
+
+def find_entry(model, dataset, seq_len=None, entries=None, require_published=True):
+    """The manifest entry for (model, dataset[, seq_len]); a VgzooError if none fits."""
+    entries = read_manifest() if entries is None else entries
+    matches = [
+        e for e in entries
+        if e["model"] == model and e["dataset"] == dataset
+        and seq_len in (None, e.get("dataset_options", {}).get("seq_len"))
+    ]
+    usable = [e for e in matches if e.get("published") or not require_published]
+    if len(usable) == 1:
+        return usable[0]
+    if len(usable) > 1:
+        raise VgzooError(
+            f"several checkpoints fit {model} on {dataset}: "
+            f"{', '.join(label(e) for e in usable)}; pass seq_len= to choose one."
+        )
+    available = ", ".join(label(e) for e in published(entries)) or "none yet"
+    why = ("its entry is unpublished (train it with `make pretrained`)" if matches
+           else "the manifest has no entry for it")
+    raise VgzooError(
+        f"no published checkpoint for {model} on {dataset}{f' T={seq_len}' if seq_len else ''}: "
+        f"{why}. Published: {available} (see `vgzoo list --pretrained`)."
+    )
+
+
+def sha256_of(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_hash(path, entry):
+    actual = sha256_of(path)
+    if actual != entry["sha256"]:
+        raise VgzooError(
+            f"the checkpoint file {path} is corrupt or was modified: sha256 {actual}, "
+            f"the manifest expects {entry['sha256']}. Delete it and fetch it again "
+            f"(vgzoo.load downloads {entry['url']})."
+        )
+    return path
+
+
+def cache_folder():
+    return keras_cache_dir().parent / CACHE_SUBDIR
+
+
+def locate(entry):
+    """The verified weight file: from the models folder, the cache, or fetched."""
+    local = models_dir() / entry["file"]
+    if local.is_file():
+        return check_hash(local, entry)
+    cached = cache_folder() / entry["file"]
+    if cached.is_file() or not offline():
+        return check_hash(_fetch(entry, cached), entry)
+    raise VgzooError(
+        f"the checkpoint file {entry['file']} for {label(entry)} is not here and {OFFLINE_ENV} "
+        f"forbids downloading it: put it in {models_dir()} (or {cache_folder()}), "
+        f"or unset {OFFLINE_ENV} to fetch it from {entry['url']}."
+    )
+
+
+def _fetch(entry, cached):
+    if cached.is_file():
+        return cached
+    import keras
+
+    # get_file falls back to /tmp/.keras when the cache folder does not exist yet.
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return Path(keras.utils.get_file(
+            entry["file"], origin=entry["url"], file_hash=entry["sha256"],
+            cache_subdir=CACHE_SUBDIR, cache_dir=str(cache_folder().parent),
+        ))
+    except Exception as error:  # network, HTTP and hash failures alike
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise VgzooError(
+            f"could not download the checkpoint file {entry['file']} from {entry['url']} "
+            f"({reason}): put the file in {models_dir()} and try again."
+        ) from None
+
+
+def check_knobs(entry, knobs):
+    """Refuse knobs that would build another architecture than the checkpoint's."""
+    spec = registry.get_spec(entry["model"])
+    theirs = spec.resolve(_entry_knobs(entry))
+    for key, value in spec.resolve(knobs).items():
+        if key in knobs and value != theirs.get(key):
+            raise VgzooError(
+                f"the {label(entry)} checkpoint was built with {key}={theirs.get(key)!r}, "
+                f"not {key}={value!r}: drop the knob, or train your own with `vgzoo train`."
+            )
+
+
+def _check_shapes(entry, input_shape, num_classes):
+    if input_shape is not None and tuple(input_shape) != tuple(entry["input_shape"]):
+        raise VgzooError(f"the {label(entry)} checkpoint takes input_shape "
+                         f"{tuple(entry['input_shape'])}, not {tuple(input_shape)}.")
+    if num_classes is not None and num_classes != entry["num_classes"]:
+        raise VgzooError(f"the {label(entry)} checkpoint has num_classes "
+                         f"{entry['num_classes']}, not {num_classes}.")
+
+
+def _entry_knobs(entry):
+    # Unset knobs (match_params=None) are recorded as null: the builder's default.
+    return {key: value for key, value in entry["knobs"].items() if value is not None}
+
+
+def build(entry):
+    """The entry's architecture, freshly initialised, from the registry."""
+    return registry.create_model(entry["model"], tuple(entry["input_shape"]),
+                                 entry["num_classes"], **_entry_knobs(entry))
+
+
+def load_weights(model, path, entry):
+    try:
+        model.load_weights(path)
+    except (ValueError, OSError, KeyError) as error:
+        raise VgzooError(
+            f"{path} does not fit {label(entry)} as the registry builds it now "
+            f"({str(error).splitlines()[0]}); the manifest entry needs republishing."
+        ) from None
+    return model
+
+
+def load(name, dataset=None, pretrained=True, *, seq_len=None, input_shape=None,
+         num_classes=None, **knobs):
+    """A registry model with the published weights for `dataset` loaded.
+
+    With `pretrained=False`, the same architecture freshly initialised (any
+    manifest entry, published or not). Every check runs before TensorFlow
+    builds anything, so a refused request leaves nothing half-loaded.
+    """
+    registry.get_spec(name).resolve(knobs)
+    if dataset is None:
+        raise VgzooError(f"say which data the checkpoint was trained on: dataset='adding', say "
+                         f"(`vgzoo list --pretrained` lists them).")
+    entry = find_entry(name, dataset, seq_len, require_published=pretrained)
+    check_knobs(entry, knobs)
+    _check_shapes(entry, input_shape, num_classes)
+    if not pretrained:
+        return build(entry)
+    path = locate(entry)
+    return load_weights(build(entry), path, entry)
