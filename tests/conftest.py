@@ -1,6 +1,7 @@
 import os
 from pathlib import Path
 
+import keras
 import pytest
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -27,3 +28,14 @@ def mnist_data_dir_for_module():
         patch.setenv("VGZOO_DATA_DIR", str(folder))
         patch.setenv("VGZOO_OFFLINE", "1")
         yield folder
+
+
+@pytest.fixture
+def float64():
+    """Float64 keeps summation-order noise (~1e-5 in float32) out of comparisons."""
+    previous_floatx, previous_policy = keras.config.floatx(), keras.config.dtype_policy()
+    keras.config.set_floatx("float64")
+    keras.config.set_dtype_policy("float64")
+    yield
+    keras.config.set_floatx(previous_floatx)
+    keras.config.set_dtype_policy(previous_policy)

@@ -35,17 +35,6 @@ def _observe_one_step(model, images, labels, logdir, learning_rate=0.05):
     writer.close()
 
 
-@pytest.fixture
-def float64():
-    """Float64 keeps summation-order noise (~1e-5 in float32) out of the comparison."""
-    previous_floatx, previous_policy = keras.config.floatx(), keras.config.dtype_policy()
-    keras.config.set_floatx("float64")
-    keras.config.set_dtype_policy("float64")
-    yield
-    keras.config.set_floatx(previous_floatx)
-    keras.config.set_dtype_policy(previous_policy)
-
-
 @pytest.mark.parametrize("name", ["resnet20", "mlp10"])
 def test_recorded_histograms_equal_an_independent_gradient_tape(name, tmp_path, float64):
     keras.utils.set_random_seed(7)

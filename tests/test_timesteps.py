@@ -21,16 +21,6 @@ def read_events(folder):
     return accumulator
 
 
-@pytest.fixture
-def float64():
-    previous_floatx, previous_policy = keras.config.floatx(), keras.config.dtype_policy()
-    keras.config.set_floatx("float64")
-    keras.config.set_dtype_policy("float64")
-    yield
-    keras.config.set_floatx(previous_floatx)
-    keras.config.set_dtype_policy(previous_policy)
-
-
 @pytest.mark.parametrize("cell", ["rnn", "lstm"])
 def test_per_timestep_norms_equal_an_independent_gradient_tape(cell, tmp_path, float64):
     keras.utils.set_random_seed(3)
