@@ -51,7 +51,7 @@ TRAIN_FLAGS = --dataset $(DATASET) --epochs $(EPOCHS) --batch-size $(BATCH_SIZE)
 	$(if $(DEPTH),--depth $(DEPTH)) $(ARGS)
 
 .PHONY: install test demo train tensorboard clean clean-logs bench \
-	train-adding train-copy train-seqmnist train-pmnist \
+	train-adding train-copy train-seqmnist train-pmnist report-adding report-copy \
 	train-plain-vs-resnet-mnist train-plain-vs-resnet-cifar10 \
 	train-mlp-sigmoid-mnist train-mlp-sigmoid-cifar10 pretrained pretrained-verify \
 	compare compare-plain-vs-resnet-mnist compare-plain-vs-resnet-cifar10 compare-adding compare-copy
@@ -105,6 +105,10 @@ train-adding: install
 train-copy: install
 	for model in $(SEQUENCE_MODELS); do $(BIN)/vgzoo train $$model --dataset copy --seq-len 100 \
 		--epochs $(COPY_EPOCHS) $(SEQ_RUN_FLAGS) $(ARGS) || exit $$?; done
+
+# The README's results tables: every run under $(LOGDIR)/<task>/ side by side, in reports/<task>/.
+report-adding report-copy: report-%: install
+	$(BIN)/vgzoo compare --runs $(LOGDIR)/$*/*/* --report-dir reports/$*
 
 # Needs the MNIST training split (see "Offline data" in the README).
 train-seqmnist train-pmnist: train-%: install

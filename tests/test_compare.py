@@ -107,3 +107,18 @@ def test_bad_comparisons_are_one_line_errors(tmp_path, capsys):
     assert error.count("\n") == 1 and "is not a finished vgzoo run folder" in error
     assert cli.main(["compare", "rnn", "lstm", "--width", "-3"]) == 2
     assert not any(tmp_path.iterdir())
+
+
+def test_runs_of_one_model_are_told_apart_by_the_knobs_they_changed(tmp_path):
+    from vgzoo import report, runs
+
+    folders = []
+    for folder, knobs in (("a", {"chrono": False}), ("b", {"chrono": True}), ("c", {"chrono": True})):
+        (tmp_path / folder).mkdir()
+        runs.save_config(tmp_path / folder, {"model": {"name": "lstm", "arguments": dict(
+            knobs, width=128, head="value")}})
+        folders.append(tmp_path / folder)
+    (tmp_path / "d").mkdir()
+    runs.save_config(tmp_path / "d", {"model": {"name": "gru", "arguments": {"width": 128}}})
+    assert report._names(folders + [tmp_path / "d"]) == [
+        "lstm (defaults)", "lstm (chrono=True) b", "lstm (chrono=True) c", "gru"]

@@ -10,12 +10,9 @@
   (`make pretrained`).
 """
 import datetime
-import os
 import shlex
-import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 from vgzoo import checkpoints, registry, runs
@@ -135,17 +132,6 @@ def _entry_from_run(config, trained_from, tolerance):
     return entry
 
 
-def _copy_atomically(source, target):
-    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-    os.close(handle)
-    try:
-        shutil.copyfile(source, temporary)
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def _same_checkpoint(a, b):
     return (a["model"], a["dataset"], a.get("dataset_options", {})) == (
         b["model"], b["dataset"], b.get("dataset_options", {}))
@@ -167,7 +153,11 @@ def publish(run_dir, folder=None, weights="best", tolerance=checkpoints.DEFAULT_
     entry["metrics"] = evaluate(model, entry)
     folder = Path(folder or checkpoints.models_dir())
     folder.mkdir(parents=True, exist_ok=True)
-    _copy_atomically(source, folder / entry["file"])
+    # Saved from the rebuilt model, not copied: a run's files carry the optimizer's
+    # slots too (twice the weights again, for Adam), which a published model does not need.
+    from vgzoo.resume import atomic_save_weights
+
+    atomic_save_weights(model, folder / entry["file"])
     entry["size"] = (folder / entry["file"]).stat().st_size
     entry["sha256"] = checkpoints.sha256_of(folder / entry["file"])
     entries = checkpoints.read_manifest(folder)

@@ -183,11 +183,25 @@ def _budget(config):
             f"seed {config['seed']}")
 
 
+def _changed_knobs(model):
+    """`knob=value` for each argument a run changed from its registry defaults."""
+    try:
+        defaults = registry.get_spec(model["name"]).defaults
+    except VgzooError:
+        return ""
+    arguments = model.get("arguments", {})
+    return " ".join(f"{key}={value}" for key, value in sorted(arguments.items())
+                    if key in defaults and defaults[key] != value and key != "head")
+
+
 def _names(run_dirs):
-    configs = [runs.read_config(run_dir).get("model", {}).get("name", Path(run_dir).name)
-               for run_dir in run_dirs]
-    return [f"{name} ({Path(run_dir).name})" if configs.count(name) > 1 else name
-            for name, run_dir in zip(configs, run_dirs)]
+    """Model names; where two runs share one, the knobs they changed (else their folder)."""
+    models = [runs.read_config(run_dir).get("model", {}) for run_dir in run_dirs]
+    names = [model.get("name", Path(run_dir).name) for model, run_dir in zip(models, run_dirs)]
+    labels = [f"{name} ({_changed_knobs(model) or 'defaults'})" if names.count(name) > 1 else name
+              for name, model in zip(names, models)]
+    return [f"{label} {Path(run_dir).name}" if labels.count(label) > 1 else label
+            for label, run_dir in zip(labels, run_dirs)]
 
 
 def write_report(run_dirs, folder, tensorboard_dir=None):
