@@ -77,7 +77,8 @@ def heatmap_png(steps, rows, title="|dL/dx_t| averaged over the batch"):
         aspect="auto",
         interpolation="nearest",
         norm=colors.LogNorm(vmin=grid.min(), vmax=max(grid.max(), grid.min() * 1.0001)),
-        extent=(-0.5, grid.shape[1] - 0.5, steps[-1], steps[0]),
+        # One recorded step still needs a row of some height.
+        extent=(-0.5, grid.shape[1] - 0.5, max(steps[-1], steps[0] + 1), steps[0]),
         cmap="viridis",
     )
     axes.set_xlabel("input timestep")
