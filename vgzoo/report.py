@@ -186,7 +186,7 @@ def _budget(config):
 def _changed_knobs(model):
     """`knob=value` for each argument a run changed from its registry defaults."""
     try:
-        defaults = registry.get_spec(model["name"]).defaults
+        defaults = registry.get_spec(model.get("name", "")).defaults
     except VgzooError:
         return ""
     arguments = model.get("arguments", {})
