@@ -12,12 +12,11 @@ import itertools
 from pathlib import Path
 
 import numpy as np
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-from tensorboard.util import tensor_util
 
 from vgzoo import registry, runs
 from vgzoo.errors import VgzooError
 from vgzoo.observe import figures
+from vgzoo.observe.events import open_events, scalar_series
 
 NEGLIGIBLE_LOG10 = 0.1  # a gradient ratio within 10^0.1 (26%) counts as the same
 
@@ -38,18 +37,9 @@ class RunSummary:
     wall_time: float  # seconds from the first recorded step to the last epoch
 
 
-def _events(folder):
-    accumulator = EventAccumulator(str(folder), size_guidance={"tensors": 0})
-    accumulator.Reload()
-    return accumulator
-
-
 def _series(events, tag):
-    if tag not in events.Tags()["tensors"]:
-        return [], []
-    records = events.Tensors(tag)
-    return ([record.step for record in records],
-            [float(tensor_util.make_ndarray(record.tensor_proto)) for record in records])
+    pairs = scalar_series(events, tag)
+    return [step for step, _ in pairs], [value for _, value in pairs]
 
 
 def _parameters(config):
@@ -71,7 +61,7 @@ def summarize(run_dir, name=None):
     if not config or not (run_dir / "train").is_dir():
         raise VgzooError(f"{run_dir} is not a finished vgzoo run folder (no config.json or "
                          "train/ events): give the folder `vgzoo train` printed.")
-    train, validation = _events(run_dir / "train"), _events(run_dir / "validation")
+    train, validation = open_events(run_dir / "train"), open_events(run_dir / "validation")
     curves = {"loss": _series(train, "epoch_loss"), "accuracy": _series(train, "epoch_accuracy"),
               "val_loss": _series(validation, "epoch_loss"),
               "val_accuracy": _series(validation, "epoch_accuracy")}

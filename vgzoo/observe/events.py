@@ -54,11 +54,21 @@ def truncate_events(folder, epoch, step):
         temporary.replace(path)
 
 
-def read_scalars(folder, tag):
-    """`[(step, value)]` of a scalar tag, in step order, through TensorBoard's reader."""
+def open_events(folder):
+    """TensorBoard's own reader over a folder's event files, every record kept."""
     accumulator = EventAccumulator(str(folder), size_guidance={"tensors": 0})
     accumulator.Reload()
+    return accumulator
+
+
+def scalar_series(accumulator, tag):
+    """`[(step, value)]` of a scalar tag (stored as tensors in TF2), in step order."""
     if tag not in accumulator.Tags()["tensors"]:
         return []
     events = sorted(accumulator.Tensors(tag), key=lambda event: event.step)
     return [(event.step, float(tensor_util.make_ndarray(event.tensor_proto))) for event in events]
+
+
+def read_scalars(folder, tag):
+    """`[(step, value)]` of a scalar tag in one folder's event files."""
+    return scalar_series(open_events(folder), tag)

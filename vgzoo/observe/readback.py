@@ -26,21 +26,18 @@ def _events_folder(run_dir):
 
 def read_gradient_norms(run_dir):
     """(layers in depth order, recorded steps, one row of norms per step)."""
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-    from tensorboard.util.tensor_util import make_ndarray
+    from vgzoo.observe.events import open_events, scalar_series
 
     folder = _events_folder(run_dir)
-    events = EventAccumulator(str(folder), size_guidance={"tensors": 0})
-    events.Reload()
+    events = open_events(folder)
     # Tags keep the order they were first written in: the model's depth order.
     tags = [tag for tag in events.Tags()["tensors"] if tag.startswith(PREFIX)]
     if not tags:
         raise VgzooError(f"no grad_norm/* summaries in {folder}: is it a vgzoo training run?")
     by_step = {}
     for column, tag in enumerate(tags):
-        for event in events.Tensors(tag):
-            row = by_step.setdefault(event.step, np.full(len(tags), np.nan))
-            row[column] = float(make_ndarray(event.tensor_proto))
+        for step, value in scalar_series(events, tag):
+            by_step.setdefault(step, np.full(len(tags), np.nan))[column] = value
     steps = sorted(by_step)
     return [tag[len(PREFIX):] for tag in tags], steps, [by_step[step] for step in steps]
 
