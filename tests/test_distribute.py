@@ -8,6 +8,7 @@ import numpy as np
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import vgzoo
+from vgzoo.observe.events import scalar_series
 
 # Logical CPU devices must be set before TensorFlow starts: a process per run.
 RUN = """
@@ -46,15 +47,29 @@ def test_mirrored_over_two_cpus_matches_one_device_and_writes_once(tmp_path):
 
     config = json.loads(open(os.path.join(mirrored["run_dir"], "config.json")).read())
     assert config["replicas"] == 2
-    events = EventAccumulator(os.path.join(mirrored["run_dir"], "train"), size_guidance={"histograms": 0})
+    events = EventAccumulator(os.path.join(mirrored["run_dir"], "train"), size_guidance={"histograms": 0, "tensors": 0})
     events.Reload()
     model = vgzoo.create_model("mlp10", (28, 28, 1), 10, width=32)
     for variable in model.trainable_variables:
         steps = [event.step for event in events.Histograms(f"gradients/{variable.path}")]
         assert steps == [0, 2, 4, 6, 8, 10], "one histogram per recorded step, not one per replica"
-    single_events = EventAccumulator(os.path.join(single["run_dir"], "train"), size_guidance={"histograms": 0})
+    single_events = EventAccumulator(os.path.join(single["run_dir"], "train"), size_guidance={"histograms": 0, "tensors": 0})
     single_events.Reload()
     first = events.Histograms("gradients/stem_dense/kernel")[0].histogram_value
     reference = single_events.Histograms("gradients/stem_dense/kernel")[0].histogram_value
     assert first.num == reference.num
     np.testing.assert_allclose([first.min, first.max, first.sum], [reference.min, reference.max, reference.sum], rtol=1e-4, atol=1e-7)
+    _assert_observatory_tags_written_once(events, single_events)
+
+
+def _assert_observatory_tags_written_once(events, single_events):
+    """Activations, update ratios and dead units: once per recorded step, as on one device."""
+    recorded = [0, 2, 4, 6, 8, 10]
+    assert [event.step for event in events.Histograms("activations/stem_dense")] == recorded
+    for tag in ("update_ratio/stem_dense", "update_ratio/predictions", "dead_units/block1_pre_act"):
+        mirrored, single = scalar_series(events, tag), scalar_series(single_events, tag)
+        assert [step for step, _ in mirrored] == recorded, tag
+        # The update is the all-reduced one; dead units come from the first replica's half batch.
+        if tag.startswith("update_ratio"):
+            np.testing.assert_allclose([v for _, v in mirrored], [v for _, v in single], rtol=1e-3)
+        assert all(0.0 <= value for _, value in mirrored)

@@ -6,7 +6,7 @@ import tensorflow as tf
 
 import vgzoo
 from vgzoo.cli import main
-from vgzoo.observe import selection
+from vgzoo.observe import activations, selection
 from vgzoo.observe.step import ObservedModel
 
 from test_observe import read_events, scalar_values as scalars
@@ -41,7 +41,8 @@ def test_one_step_records_activations_update_ratios_and_dead_units(tmp_path):
     for layer in model.layers[1:]:
         (histogram,) = events.Histograms(f"activations/{layer.name}")
         assert histogram.step == 0
-        assert histogram.histogram_value.num == len(images) * np.prod(layer.output.shape[1:])
+        outputs = len(images) * np.prod(layer.output.shape[1:])
+        assert histogram.histogram_value.num == min(outputs, activations.SAMPLED_VALUES)
 
     layers = selection.layer_names(model)
     weight_layers = [name for name in layers if model.get_layer(name).trainable_weights]
@@ -59,6 +60,18 @@ def test_one_step_records_activations_update_ratios_and_dead_units(tmp_path):
     for name in relu_layers:
         assert 0.0 <= scalars(events, f"dead_units/{name}")[0] <= 1.0
     assert scalars(events, "dead_units/block1_pre_act")[0] < 1.0, "alive unless forced dead (below)"
+
+
+def test_a_large_activation_is_histogrammed_from_a_uniform_sample(tmp_path):
+    images, labels = _batch(size=24)  # flattened: 24 x 784 = 18,816 values, uniform on [0, 1)
+    model = vgzoo.create_model("mlp10", (28, 28, 1), 10, width=16)
+    events = _one_sgd_step(model, images, labels, tmp_path)
+    (histogram,) = events.Histograms(f"activations/{model.layers[1].name}")
+    sampled = histogram.histogram_value
+    assert sampled.num == activations.SAMPLED_VALUES < images.size
+    assert images.min() <= sampled.min < 0.01 and 0.99 < sampled.max <= images.max()
+    # A uniform sample of 4,096 estimates the mean to about 0.005.
+    assert abs(sampled.sum / sampled.num - images.mean()) < 0.02
 
 
 def test_a_layer_forced_dead_reads_one(tmp_path):

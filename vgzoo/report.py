@@ -72,7 +72,7 @@ def summarize(run_dir, name=None):
     steps = norms[layers[0]][0] if layers else []
     layer_norms = {step: [norms[layer][1][steps.index(step)] for layer in layers]
                    for step in sorted({steps[0], steps[-1]})} if steps else {}
-    heat = train.Tensors("grad_through_time/heatmap") if "grad_through_time/heatmap" in tags else []
+    heat = train.Tensors(figures.HEATMAP_TAG) if figures.HEATMAP_TAG in tags else []
     walls = [record.wall_time for tag in ("step_loss", "epoch_loss") if tag in tags
              for record in train.Tensors(tag)]
     return RunSummary(

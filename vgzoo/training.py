@@ -13,11 +13,12 @@ import tensorflow as tf
 from vgzoo import registry, resume, runs
 from vgzoo.distribute import STRATEGIES, make_strategy
 from vgzoo.errors import VgzooError, unknown_choice
-from vgzoo.observe.epoch import EpochLogger
+from vgzoo.observe.epoch import EpochLogger, RecordedFigure
 from vgzoo.observe.events import truncate_events
 from vgzoo.observe.explosion import ExplosionGuard, TrainingDiverged
+from vgzoo.observe.painter import Painter
 from vgzoo.observe.step import ObservedModel
-from vgzoo.observe import comparison, figures, selection
+from vgzoo.observe import comparison, figures, selection, summaries
 from vgzoo.optim import DEFAULT_LEARNING_RATES, OPTIMIZERS, SCHEDULES, build_optimizer
 
 CLASSIFICATION_LOSS = "sparse_categorical_crossentropy"
@@ -168,29 +169,36 @@ def _compile(observed, options, total_steps, loss):
     )
 
 
-def _figure_callbacks(observed, writer, hist_every):
+# More lines than this hide one another, and each one slows the drawing.
+FLOW_LINES = 8
+
+
+def _figure_callbacks(observed, writer, hist_every, painter):
     """Gradient flow against depth each epoch; through time too for sequences."""
-    layers = observed.layer_order
-    flow = figures.RecordedFigure(
-        writer, "gradient_flow/by_layer", observed.latest_layer_mean_abs.value, hist_every,
-        lambda steps, rows: figures.gradient_flow_png(layers, steps, rows, title=observed.name),
-        cumulative=False,
+    flow = RecordedFigure(
+        writer, figures.FLOW_TAG, observed.latest_layer_mean_abs.value, hist_every, painter,
+        "gradient_flow_png", leading=(list(observed.layer_order),), options={"title": observed.name},
+        max_rows=FLOW_LINES,
     )
     if not observed.watch_inputs:
         return [flow]
-    heatmap = figures.RecordedFigure(
-        writer, "grad_through_time/heatmap", observed.latest_timestep_norms.value, hist_every,
-        figures.heatmap_png, cumulative=True,
+    heatmap = RecordedFigure(
+        writer, figures.HEATMAP_TAG, observed.latest_timestep_norms.value, hist_every, painter,
+        "heatmap_png", cumulative=True,
     )
     return [flow, heatmap]
 
 
-def observer_callbacks(observed, train_writer, validation_writer, config, stop, write_config=True):
-    """What records a run besides its train step: epochs, explosions, pictures."""
+def observer_callbacks(observed, train_writer, validation_writer, config, stop, painter, write_config=True):
+    """What records a run besides its train step: epochs, explosions, pictures.
+
+    The pictures are drawn by `painter` while training goes on; call its
+    `finish()` before closing `train_writer`.
+    """
     return [
         EpochLogger(train_writer, validation_writer, config, write_config=write_config),
         ExplosionGuard(observed.explosion_note.value, observed.trainable_variables, stop),
-        *_figure_callbacks(observed, train_writer, config["hist_every"]),
+        *_figure_callbacks(observed, train_writer, config["hist_every"], painter),
     ]
 
 
@@ -320,10 +328,8 @@ def _fit(built, run_dir, state, config, train_data, validation_data, verbose):
         # Before the writers open their new files, which must not be rewritten.
         for folder in ("train", "validation"):
             truncate_events(run_dir / folder, state["epoch"], state["step"])
-    train_writer = tf.summary.create_file_writer(str(run_dir / "train"))
-    validation_writer = (
-        tf.summary.create_file_writer(str(run_dir / "validation")) if validation_data else None
-    )
+    train_writer = summaries.create_writer(run_dir / "train")
+    validation_writer = summaries.create_writer(run_dir / "validation") if validation_data else None
     observed = ObservedModel(built, train_writer, config["hist_every"], config["histogram_layers"])
     steps_per_epoch = config["steps_per_epoch"]
     _compile(observed, config["optimizer"], steps_per_epoch * config["epochs"], config["loss"])
@@ -333,9 +339,11 @@ def _fit(built, run_dir, state, config, train_data, validation_data, verbose):
     else:
         comparison.write_run_start(run_dir, config, run_dir.name)
     monitor = "val_loss" if validation_data else "loss"
+    painter = Painter()
     with resume.InterruptFlag() as interrupt:
         callbacks = observer_callbacks(
-            observed, train_writer, validation_writer, config, interrupt.stop, write_config=not state
+            observed, train_writer, validation_writer, config, interrupt.stop, painter,
+            write_config=not state,
         )
         # Last, so a saved state comes after every summary of its epoch.
         callbacks.append(resume.TrainingState(run_dir, interrupt, monitor, best=(state or {}).get("best")))
@@ -352,6 +360,7 @@ def _fit(built, run_dir, state, config, train_data, validation_data, verbose):
                 shuffle=False,  # the tf.data pipeline shuffles, seeded
             )
         finally:
+            painter.close()  # the last epoch's pictures, before their writer closes
             for writer in (train_writer, validation_writer):
                 if writer is not None:
                     writer.close()

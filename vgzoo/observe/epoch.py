@@ -1,12 +1,14 @@
-"""Per-epoch summaries: metrics for train and validation, learning rate, weights.
+"""Per-epoch summaries: metrics for train and validation, learning rate, weights, pictures.
 
 Uses the same writers as the observed train step, one per folder, so each of
 `train/` and `validation/` holds a single event file that TensorBoard overlays
 under the same `epoch_*` tags.
 """
+import functools
 import json
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from vgzoo.observe import summaries
@@ -48,3 +50,63 @@ class EpochLogger(keras.callbacks.Callback):
                         tf.summary.scalar(f"epoch_{name[4:]}", value)
             self.validation_writer.flush()
         self.train_writer.flush()
+
+
+class RecordedFigure(keras.callbacks.Callback):
+    """Collects a vector the train step keeps on recorded steps; draws it each epoch.
+
+    `drawing` names a function of `vgzoo.observe.figures`, called with
+    `leading` arguments, then the recorded steps and their rows, then
+    `options`; the `painter` draws it away from the training process, and
+    whoever closes the writer first waits for it (`Painter.finish`).
+    `cumulative` keeps every recorded step of the run in the picture (the
+    heat map); otherwise each epoch's picture shows that epoch's steps, at
+    most `max_rows` of them spread evenly from its first to its last.
+    """
+
+    def __init__(
+        self, writer, tag, latest, hist_every, painter, drawing,
+        leading=(), options=None, cumulative=False, max_rows=None,
+    ):
+        super().__init__()
+        self.writer = writer
+        self.tag = tag
+        self.latest = latest  # a tf.Variable assigned by the train step
+        self.hist_every = hist_every
+        self.painter = painter
+        self.drawing = drawing
+        self.leading = tuple(leading)
+        self.options = dict(options or {})
+        self.cumulative = cumulative
+        self.max_rows = max_rows
+        self.steps, self.rows = [], []
+        self.next_step = 0
+
+    def on_train_begin(self, logs=None):
+        # Counted here rather than read each batch: reading a variable after
+        # every step stalls the train loop as long as the read takes.
+        self.next_step = int(self.model.optimizer.iterations.numpy())
+
+    def on_train_batch_end(self, batch, logs=None):
+        step, self.next_step = self.next_step, self.next_step + 1
+        if step % self.hist_every == 0:
+            self.steps.append(step)
+            self.rows.append(self.latest.numpy().copy())
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not self.rows:
+            return
+        steps, rows = self.steps, self.rows
+        if self.max_rows and len(steps) > self.max_rows:
+            picked = np.linspace(0, len(steps) - 1, self.max_rows).round().astype(int)
+            steps, rows = [steps[i] for i in picked], [rows[i] for i in picked]
+        arguments = (*self.leading, list(steps), list(rows))
+        self.painter.submit(self.drawing, arguments, self.options, functools.partial(self._write, epoch))
+        if not self.cumulative:
+            self.steps, self.rows = [], []
+
+    def _write(self, epoch, png):
+        image = tf.image.decode_png(png, channels=4)
+        with self.writer.as_default(step=epoch):
+            tf.summary.image(self.tag, tf.expand_dims(image, 0))
+        self.writer.flush()

@@ -23,6 +23,19 @@ def layers_in_order(variables):
     return list(dict.fromkeys(layer_of(variable) for variable in variables))
 
 
+# tf.summary's defaults write and sync the file every 10 events; a recorded
+# step writes a hundred or more, and those syncs cost more than the summaries.
+QUEUED_EVENTS = 10_000
+FLUSH_MILLISECONDS = 10_000
+
+
+def create_writer(folder):
+    """A writer for a run's per-step summaries: on disk every 10 s and at each epoch's end."""
+    return tf.summary.create_file_writer(
+        str(folder), max_queue=QUEUED_EVENTS, flush_millis=FLUSH_MILLISECONDS
+    )
+
+
 def write_histogram(tag, values, step):
     """An exact histogram: count, min, max, sum and sum of squares are kept.
 

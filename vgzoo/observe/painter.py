@@ -1,0 +1,130 @@
+"""Drawing a run's pictures in a child process, so training never waits for matplotlib.
+
+A figure takes matplotlib 0.2 to 0.5 s of pure Python. Drawn in the training
+process, even on a thread of its own, it holds the GIL that the train loop
+needs between steps, and a fast model's epoch grows by as much as the
+drawing takes. The child (`python -m vgzoo.observe.painter`) imports numpy
+and matplotlib only, draws on the core that the train step leaves idle, and
+sends back PNG bytes, at a lower CPU priority than training; a thread of the training process waits for them with
+the GIL released and hands them to a callback (the TensorBoard image
+summary). A picture that cannot be drawn costs a warning, never the run.
+"""
+import os
+import pickle
+import subprocess
+import sys
+import traceback
+import warnings
+import weakref
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+DRAWINGS = ("gradient_flow_png", "heatmap_png", "curves_png")
+
+
+class PaintingFailed(RuntimeError):
+    """The child could not draw a picture; the message is its error's last line."""
+
+
+class Painter:
+    """Queues drawings for one child process; `then(png)` runs when one is ready."""
+
+    def __init__(self):
+        self._child = None
+        self._stop_child = None
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vgzoo-painter")
+        self._pending = []
+        self._warned = False
+
+    def submit(self, drawing, args, options, then):
+        if drawing not in DRAWINGS:
+            raise ValueError(f"unknown drawing {drawing!r}; one of {', '.join(DRAWINGS)}")
+        self._collect(wait=False)
+        self._pending.append(self._worker.submit(self._draw, drawing, args, options, then))
+
+    def finish(self):
+        """Waits until every submitted picture is drawn and handed over."""
+        self._collect(wait=True)
+
+    def close(self):
+        """Waits for the pictures, then ends the child."""
+        self.finish()
+        if self._child is not None:
+            self._stop_child()  # a weakref.finalize: stops it once, however often called
+            self._child = None
+
+    def _draw(self, drawing, args, options, then):
+        child = self._start()
+        try:
+            pickle.dump((drawing, args, options), child.stdin)
+            child.stdin.flush()
+            kind, payload = pickle.load(child.stdout)
+        except (OSError, EOFError, pickle.UnpicklingError) as error:
+            self._stop_child()
+            self._child = None  # the next drawing starts a fresh child
+            raise PaintingFailed(f"the drawing process stopped ({error})") from error
+        if kind == "error":
+            raise PaintingFailed(payload.strip().splitlines()[-1])
+        then(payload)
+
+    def _start(self):
+        if self._child is None:
+            package_root = str(Path(__file__).resolve().parents[2])
+            path = os.environ.get("PYTHONPATH")
+            environment = dict(os.environ, PYTHONPATH=package_root + (os.pathsep + path if path else ""))
+            self._child = subprocess.Popen(
+                [sys.executable, "-m", "vgzoo.observe.painter"],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=environment,
+            )
+            # Closing its input ends the child, when the painter goes or Python exits.
+            self._stop_child = weakref.finalize(self, _stop, self._child)
+        return self._child
+
+    def _collect(self, wait):
+        for drawing in list(self._pending):
+            if not (wait or drawing.done()):
+                continue
+            self._pending.remove(drawing)
+            try:
+                drawing.result()
+            except Exception as error:  # a picture is never worth a training run
+                self._warn(error)
+
+    def _warn(self, error):
+        if not self._warned:
+            self._warned = True
+            warnings.warn(f"vgzoo could not draw a gradient picture; training goes on without it: {error}")
+
+
+def _stop(child):
+    try:
+        child.stdin.close()
+        child.wait(timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        child.kill()
+    child.stdout.close()
+
+
+def serve(requests, replies):
+    """The child's loop: (drawing, args, options) in, ("png", bytes) or ("error", text) out."""
+    from vgzoo.observe import figures
+
+    if hasattr(os, "nice"):
+        os.nice(10)  # drawing waits for cores the training leaves idle, never the reverse
+    while True:
+        try:
+            drawing, args, options = pickle.load(requests)
+        except EOFError:
+            return
+        try:
+            if drawing not in DRAWINGS:
+                raise ValueError(f"unknown drawing {drawing!r}")
+            reply = ("png", getattr(figures, drawing)(*args, **options))
+        except Exception:
+            reply = ("error", traceback.format_exc(limit=3))
+        pickle.dump(reply, replies)
+        replies.flush()
+
+
+if __name__ == "__main__":
+    serve(sys.stdin.buffer, sys.stdout.buffer)
