@@ -20,7 +20,7 @@ are always counted over the whole batch.
 import keras
 import tensorflow as tf
 
-from vgzoo.observe.summaries import write_histogram
+from vgzoo.observe.summaries import write_histograms, write_scalars
 
 SAMPLED_VALUES = 4_096
 
@@ -62,19 +62,16 @@ class WatchedLayers:
         by_name = {layer.name: output for layer, output in zip(self.layers, outputs)}
 
         def write_and_measure():
-            for index, name in enumerate(self.histogram_names):
-                values = sample(by_name[name], SAMPLED_VALUES, seed=(step, index))
-                write_histogram(f"activations/{name}", values, step)
-            fractions = [dead_fraction(by_name[name]) for name in self.dead_names]
-            return tf.stack(fractions) if fractions else tf.zeros([0])
+            write_histograms(
+                [(f"activations/{name}", sample(by_name[name], SAMPLED_VALUES, seed=(step, index)))
+                 for index, name in enumerate(self.histogram_names)],
+                step,
+            )
+            write_scalars([(f"dead_units/{name}", dead_fraction(by_name[name])) for name in self.dead_names], step)
+            return tf.constant(True)
 
-        if not self.layers:
-            return
-        fractions = tf.cond(record_now, write_and_measure, lambda: tf.zeros([len(self.dead_names)]))
-        # Scalars outside the branch keep their tags free of its name scope.
-        with tf.summary.record_if(record_now):
-            for index, name in enumerate(self.dead_names):
-                tf.summary.scalar(f"dead_units/{name}", fractions[index], step=step)
+        if self.layers:
+            tf.cond(record_now, write_and_measure, lambda: tf.constant(False))
 
 
 def sample(values, count, seed):
@@ -85,13 +82,12 @@ def sample(values, count, seed):
     """
     flat = tf.reshape(values, [-1])
     size = tf.size(flat, out_type=tf.int64)
-
-    def draw():
-        seed_pair = tf.cast(tf.stack(seed), tf.int64)
-        picks = tf.random.stateless_uniform([count], seed_pair, maxval=size, dtype=tf.int64)
-        return tf.gather(flat, picks)
-
-    return tf.cond(size > count, draw, lambda: flat)
+    kept = tf.minimum(size, count)
+    seed_pair = tf.cast(tf.stack(seed), tf.int64)
+    drawn = tf.random.stateless_uniform([kept], seed_pair, maxval=size, dtype=tf.int64)
+    # A select rather than a tf.cond: a branch costs more than these few thousand draws.
+    picks = tf.where(size > count, drawn, tf.range(kept))
+    return tf.gather(flat, picks)
 
 
 def dead_fraction(activation):

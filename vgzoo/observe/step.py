@@ -124,13 +124,12 @@ class ObservedModel(keras.Model):
     def _record_timesteps(self, input_gradient, step, record_now):
         norms = timesteps.norms_per_timestep(input_gradient)
         self.latest_timestep_norms.value.assign(norms)
-        tf.cond(
-            record_now,
-            lambda: summaries.write_histogram(timesteps.HISTOGRAM_TAG, norms, step),
-            lambda: tf.constant(False),
-        )
-        with tf.summary.record_if(record_now):
-            tf.summary.scalar("grad_reach", timesteps.grad_reach(norms), step=step)
+
+        def write():
+            summaries.write_scalars([("grad_reach", timesteps.grad_reach(norms))], step)
+            return summaries.write_histograms([(timesteps.HISTOGRAM_TAG, norms)], step)
+
+        tf.cond(record_now, write, lambda: tf.constant(False))
 
 
 def _replicas_in_sync():

@@ -36,24 +36,43 @@ def create_writer(folder):
     )
 
 
-def write_histogram(tag, values, step):
-    """An exact histogram: count, min, max, sum and sum of squares are kept.
+def write_scalars(tagged_values, step):
+    """Scalars as `tf.summary.scalar` writes them, but with the tags exactly as given.
+
+    Meant for the inside of a `tf.cond` branch: `tf.summary.scalar` would
+    prefix the branch's name scope, and a scalar outside the branch under a
+    tensor-valued `record_if` is a branch of its own (about 0.1 ms each, on
+    every step, recorded or not).
+    """
+    from tensorboard.plugins.scalar import metadata
+
+    scalar_metadata = metadata.create_summary_metadata(display_name=None, description=None)
+    for tag, value in tagged_values:
+        tf.summary.write(tag, tf.cast(value, tf.float32), step=step, metadata=scalar_metadata)
+
+
+def write_histograms(tagged_values, step):
+    """Exact histograms, one per (tag, values): count, min, max, sum and sum of squares kept.
 
     TensorFlow's `HistogramSummary` op stores those statistics next to the
     buckets (TensorBoard shows it in the histogram and distribution tabs), so
     a recorded histogram can be checked against the tensor it came from. It
-    rejects non-finite values; those steps are skipped and show up in the
-    `grad_norm` scalars instead.
+    rejects non-finite values, so a group with any is skipped whole (the
+    `grad_norm` scalars still show that step); one check for the group, as
+    a branch per histogram costs more than a small histogram.
     """
-    values = tf.reshape(values, [-1])
+    tagged_values = [(tag, tf.reshape(values, [-1])) for tag, values in tagged_values]
+    if not tagged_values:
+        return tf.constant(False)
 
     def write():
-        serialized = tf.raw_ops.HistogramSummary(tag=tag, values=values)
-        return tf.summary.experimental.write_raw_pb(serialized, step=step)
+        for tag, values in tagged_values:
+            serialized = tf.raw_ops.HistogramSummary(tag=tag, values=values)
+            tf.summary.experimental.write_raw_pb(serialized, step=step)
+        return tf.constant(True)
 
-    return tf.cond(
-        tf.reduce_all(tf.math.is_finite(values)), write, lambda: tf.constant(False)
-    )
+    finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(values)) for _, values in tagged_values])
+    return tf.cond(finite, write, lambda: tf.constant(False))
 
 
 def layer_norms(variables, tensors):
@@ -74,33 +93,35 @@ def in_layers(variable, histogram_layers):
 def record_gradients(variables, gradients, step, record_now, histogram_layers=None):
     """When `record_now`: a histogram per variable (of `histogram_layers`) and an L2 norm per layer.
 
-    Histograms and norms are computed inside the branch, so steps that are
-    not recorded pay nothing; the norm scalars are written outside it to keep
-    their tags free of the branch's name scope. Returns the norms by layer
-    and the mean |gradient| of each layer in depth order.
+    Everything is computed and written inside one branch, so steps that are
+    not recorded pay for a single `tf.cond`. Returns the norms by layer (zero
+    on steps not recorded) and the mean |gradient| of each layer in depth order.
     """
     present = [(v, g) for v, g in zip(variables, gradients) if g is not None]
 
     order = layers_in_order(v for v, _ in present)
 
     def write_and_measure():
-        for variable, gradient in present:
-            if in_layers(variable, histogram_layers):
-                write_histogram(f"gradients/{variable.path}", gradient, step)
+        write_histograms(
+            [(f"gradients/{variable.path}", gradient) for variable, gradient in present
+             if in_layers(variable, histogram_layers)],
+            step,
+        )
         variables, tensors = [v for v, _ in present], [g for _, g in present]
         mean_abs = layer_mean_abs(variables, tensors)
-        return layer_norms(variables, tensors), tf.stack([mean_abs[layer] for layer in order])
+        norms = layer_norms(variables, tensors)
+        write_scalars(
+            [(f"grad_norm/{layer}", norm) for layer, norm in norms.items()]
+            + [("global_grad_norm", global_norm(norms.values())),
+               ("vanishing_ratio", log10_ratio(norms[order[0]], norms[order[-1]]))],
+            step,
+        )
+        return norms, tf.stack([mean_abs[layer] for layer in order])
 
     def skip():
         return {layer: tf.constant(0.0) for layer in order}, tf.zeros([len(order)])
 
-    norms, mean_abs_in_order = tf.cond(record_now, write_and_measure, skip)
-    with tf.summary.record_if(record_now):
-        for layer, norm in norms.items():
-            tf.summary.scalar(f"grad_norm/{layer}", norm, step=step)
-        tf.summary.scalar("global_grad_norm", global_norm(norms.values()), step=step)
-        tf.summary.scalar("vanishing_ratio", log10_ratio(norms[order[0]], norms[order[-1]]), step=step)
-    return norms, mean_abs_in_order
+    return tf.cond(record_now, write_and_measure, skip)
 
 
 def layer_mean_abs(variables, tensors):
@@ -127,6 +148,7 @@ def log10_ratio(numerator, denominator):
 
 
 def write_weights(variables, step, histogram_layers=None):
-    for variable in variables:
-        if in_layers(variable, histogram_layers):
-            write_histogram(f"weights/{variable.path}", variable, step)
+    write_histograms(
+        [(f"weights/{variable.path}", variable) for variable in variables if in_layers(variable, histogram_layers)],
+        step,
+    )

@@ -11,7 +11,7 @@ steps hold no copy, so the optimizer updates in place as usual.
 """
 import tensorflow as tf
 
-from vgzoo.observe.summaries import layer_norms, layers_in_order
+from vgzoo.observe.summaries import layer_norms, layers_in_order, write_scalars
 
 
 def snapshot(variables, record_now):
@@ -28,12 +28,13 @@ def record_update_ratios(variables, before, step, record_now):
     """Writes `update_ratio/<layer>` on recorded steps from `snapshot`'s values."""
     order = layers_in_order(variables)
 
-    def measure():
+    def measure_and_write():
         deltas = [variable - old for variable, old in zip(variables, before)]
         moved, size = layer_norms(variables, deltas), layer_norms(variables, before)
-        return tf.stack([tf.math.divide_no_nan(moved[layer], size[layer]) for layer in order])
+        write_scalars(
+            [(f"update_ratio/{layer}", tf.math.divide_no_nan(moved[layer], size[layer])) for layer in order],
+            step,
+        )
+        return tf.constant(True)
 
-    ratios = tf.cond(record_now, measure, lambda: tf.zeros([len(order)]))
-    with tf.summary.record_if(record_now):
-        for index, layer in enumerate(order):
-            tf.summary.scalar(f"update_ratio/{layer}", ratios[index], step=step)
+    tf.cond(record_now, measure_and_write, lambda: tf.constant(False))
