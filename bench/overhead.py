@@ -19,7 +19,7 @@ once at its end. Each configuration's first fit traces its function and is
 not timed. Printed: median steps/second and the median over rounds of each
 round's ratio to plain fit. Checkpointing is not measured: plain fit has none.
 
-    python bench/overhead.py                      # ~6 minutes on 2 idle cores
+    python bench/overhead.py                      # ~12 minutes on 2 idle cores
     python bench/overhead.py --rounds 7 --steps 200
 """
 import argparse
@@ -133,7 +133,7 @@ def report(name, times, steps, epochs):
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3, help="timed rounds per configuration (default 3)")
+    parser.add_argument("--rounds", type=int, default=5, help="timed rounds per configuration (default 5)")
     parser.add_argument("--steps", type=int, default=50, help="steps per epoch (default 50)")
     parser.add_argument("--epochs", type=int, default=3, help="epochs per round (default 3)")
     parser.add_argument("--batch-size", type=int, default=16)
