@@ -18,6 +18,7 @@ a run; the last one is waited for after the round, untimed, as a run waits
 once at its end. Each configuration's first fit traces its function and is
 not timed. Printed: median steps/second and the median over rounds of each
 round's ratio to plain fit. Checkpointing is not measured: plain fit has none.
+Then the train step alone, the configurations alternating every 5 steps.
 
     python bench/overhead.py                      # ~12 minutes on 2 idle cores
     python bench/overhead.py --rounds 7 --steps 200
@@ -116,7 +117,34 @@ def measure(task, args, logdir):
         order = CONFIGS[round_ % len(CONFIGS):] + CONFIGS[: round_ % len(CONFIGS)]
         for config in order:
             times[config].append(trainers[config].seconds(x, y, args.batch_size, args.epochs))
+    return times, measure_steps(trainers, x, y, args) if args.step_rounds else None
+
+
+def measure_steps(trainers, x, y, args):
+    """Seconds per step of `train_on_batch`, the configurations alternating every 5 steps.
+
+    Finer-grained than the rounds, so less exposed to a shared machine's slow
+    spells; it times the train step alone (no callbacks, no pictures).
+    """
+    batch = slice(0, args.batch_size)
+    configs = [config for config in CONFIGS if config != "keras-tb"]
+    times = {config: [] for config in configs}
+    for _ in range(args.step_rounds):
+        for config in configs:
+            model = trainers[config].model
+            start = time.perf_counter()
+            for _ in range(5):
+                model.train_on_batch(x[batch], y[batch])
+            times[config].append((time.perf_counter() - start) / 5)
     return times
+
+
+def report_steps(times):
+    print(f"  single steps, alternating 5 at a time, median of {len(times['plain'])}:")
+    for config, seconds in times.items():
+        ratio = statistics.median(p / t for p, t in zip(times["plain"], seconds))
+        print(f"  {config:<14}{1000 * statistics.median(seconds):>7.1f} ms{ratio:>16.3f}")
+    sys.stdout.flush()
 
 
 def report(name, times, steps, epochs):
@@ -136,6 +164,10 @@ def parse_args(argv=None):
     parser.add_argument("--rounds", type=int, default=5, help="timed rounds per configuration (default 5)")
     parser.add_argument("--steps", type=int, default=50, help="steps per epoch (default 50)")
     parser.add_argument("--epochs", type=int, default=3, help="epochs per round (default 3)")
+    parser.add_argument(
+        "--step-rounds", type=int, default=30,
+        help="alternations of 5 single train steps per configuration (default 30; 0 skips)",
+    )
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--only", choices=sorted(TASKS), default=None, help="one model only")
@@ -149,7 +181,10 @@ def main(argv=None):
     with tempfile.TemporaryDirectory(prefix="vgzoo-bench-") as folder:
         for name, (label, task) in TASKS.items():
             if args.only in (None, name):
-                report(label, measure(task, args, Path(folder) / name), args.steps, args.epochs)
+                times, step_times = measure(task, args, Path(folder) / name)
+                report(label, times, args.steps, args.epochs)
+                if step_times:
+                    report_steps(step_times)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,22 @@
+"""`make bench` prints its table: every configuration, a ratio to plain fit, the targets."""
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parents[1] / "bench" / "overhead.py"
+
+
+def test_the_overhead_bench_prints_a_row_per_configuration():
+    result = subprocess.run(
+        [sys.executable, str(BENCH), "--only", "lstm", "--rounds", "1", "--steps", "2", "--epochs", "2",
+         "--step-rounds", "1", "--batch-size", "4"],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = dict(re.findall(r"^  (plain|vgzoo|vgzoo-every|keras-tb) +[\d.]+ +([\d.]+)", result.stdout, re.M))
+    assert set(rows) == {"plain", "vgzoo", "vgzoo-every", "keras-tb"}
+    assert float(rows["plain"]) == 1.0 and all(float(ratio) > 0 for ratio in rows.values())
+    assert ">=0.95" in result.stdout and ">=0.80" in result.stdout
+    single = re.findall(r"^  (plain|vgzoo|vgzoo-every) +[\d.]+ ms +([\d.]+)$", result.stdout, re.M)
+    assert [config for config, _ in single] == ["plain", "vgzoo", "vgzoo-every"]
