@@ -345,7 +345,8 @@ def _fit(built, run_dir, state, config, train_data, validation_data, verbose):
             observed, train_writer, validation_writer, config, interrupt.stop, painter,
             write_config=not state,
         )
-        # Last, so a saved state comes after every summary of its epoch.
+        # Last, so a saved state comes after every summary of its epoch but the
+        # pictures, which the painter writes while the next epoch trains.
         callbacks.append(resume.TrainingState(run_dir, interrupt, monitor, best=(state or {}).get("best")))
         try:
             history = observed.fit(

@@ -13,9 +13,9 @@ made them (a ResNet's first stage holds 16,384 values per image, and the
 histogram op takes about 50 ns a value), so a layer with more than
 `SAMPLED_VALUES` outputs is histogrammed from a uniform random sample of
 that many, drawn afresh each recorded step; its `num` says so. TensorBoard
-shows 30 buckets, and 4,096 draws put about 140 in each; at 16,384
-recording every step of a ResNet-20 took 70 ms a step, at 4,096, 23 ms. Dead units
-are always counted over the whole batch.
+shows 30 buckets, and 4,096 draws put about 140 in each; at 16,384,
+recording every step of a ResNet-20 took 70 ms a step, at 4,096, 23 ms.
+Dead units are always counted over the whole batch.
 """
 import keras
 import tensorflow as tf

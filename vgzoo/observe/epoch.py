@@ -8,10 +8,9 @@ import functools
 import json
 
 import keras
-import numpy as np
 import tensorflow as tf
 
-from vgzoo.observe import summaries
+from vgzoo.observe import figures, summaries
 
 
 class EpochLogger(keras.callbacks.Callback):
@@ -97,8 +96,8 @@ class RecordedFigure(keras.callbacks.Callback):
         if not self.rows:
             return
         steps, rows = self.steps, self.rows
-        if self.max_rows and len(steps) > self.max_rows:
-            picked = np.linspace(0, len(steps) - 1, self.max_rows).round().astype(int)
+        if self.max_rows:
+            picked = figures.spread_evenly(len(steps), self.max_rows)
             steps, rows = [steps[i] for i in picked], [rows[i] for i in picked]
         arguments = (*self.leading, list(steps), list(rows))
         self.painter.submit(self.drawing, arguments, self.options, functools.partial(self._write, epoch))

@@ -18,6 +18,11 @@ FLOW_TAG = "gradient_flow/by_layer"
 HEATMAP_TAG = "grad_through_time/heatmap"
 
 
+def spread_evenly(count, limit):
+    """Indices of at most `limit` of `count` items, evenly spread, first and last included."""
+    return sorted(set(np.linspace(0, count - 1, min(limit, count)).round().astype(int)))
+
+
 def _figure(width, height):
     """A figure outside pyplot: no global state, so one can be drawn on any thread."""
     from matplotlib.figure import Figure

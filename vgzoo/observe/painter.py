@@ -4,10 +4,11 @@ A figure takes matplotlib 0.2 to 0.5 s of pure Python. Drawn in the training
 process, even on a thread of its own, it holds the GIL that the train loop
 needs between steps, and a fast model's epoch grows by as much as the
 drawing takes. The child (`python -m vgzoo.observe.painter`) imports numpy
-and matplotlib only, draws on the core that the train step leaves idle, and
-sends back PNG bytes, at a lower CPU priority than training; a thread of the training process waits for them with
-the GIL released and hands them to a callback (the TensorBoard image
-summary). A picture that cannot be drawn costs a warning, never the run.
+and matplotlib only, runs at a lower CPU priority than training, draws on
+the core that the train step leaves idle and sends back PNG bytes; a thread
+of the training process waits for them with the GIL released and hands them
+to a callback (the TensorBoard image summary). A picture that cannot be
+drawn costs a warning, never the run.
 """
 import os
 import pickle

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from vgzoo.errors import VgzooError
-from vgzoo.observe.figures import gradient_flow_png
+from vgzoo.observe.figures import gradient_flow_png, spread_evenly
 
 PREFIX = "grad_norm/"
 
@@ -49,7 +49,7 @@ def plot_gradient_flow(run_dir, path, max_lines=8):
     last recorded one. Returns the path written.
     """
     layers, steps, rows = read_gradient_norms(run_dir)
-    picked = sorted(set(np.linspace(0, len(steps) - 1, min(max_lines, len(steps))).round().astype(int)))
+    picked = spread_evenly(len(steps), max_lines)
     png = gradient_flow_png(
         layers,
         [steps[index] for index in picked],
