@@ -1,26 +1,29 @@
 """What recording gradients costs: vgzoo's observed fit against plain Keras `fit`.
 
 For each model, four copies (same builder, seed, data and optimizer) train in
-one process, alternating round by round so that a busy machine slows all of
-them alike:
+one process, taking turns so that a busy machine slows all of them alike:
 
   plain        model.fit, no callbacks (the baseline)
   vgzoo        the observed step and vgzoo's callbacks at the default cadence
   vgzoo-every  the same, recording every step (hist_every=1)
   keras-tb     model.fit with keras.callbacks.TensorBoard(histogram_freq=1)
 
-A round is one `fit` of --epochs epochs of --steps batches each, so per-epoch
-work (weight histograms, the pictures) is in the figures, amortised over
---steps (a CIFAR epoch at batch 128 has 390). vgzoo draws an epoch's
-pictures in a child process while the next epoch trains, so in a round the
-drawing of all but the last epoch competes with training for the CPU, as in
-a run; the last one is waited for after the round, untimed, as a run waits
-once at its end. Each configuration's first fit traces its function and is
-not timed. Printed: median steps/second and the median over rounds of each
-round's ratio to plain fit. Checkpointing is not measured: plain fit has none.
-Then the train step alone, the configurations alternating every 5 steps.
+Every round builds the four afresh: two builds of the very same model differ
+in speed by up to 5% for as long as they live (memory placement), so a
+comparison of one build each is a comparison of their luck. In a round each
+configuration runs one `fit` of --epochs epochs of --steps batches, in an
+order that rotates from round to round, so per-epoch work (weight
+histograms, the pictures) is in the figures, amortised over --steps (a
+CIFAR epoch at batch 128 has 390). vgzoo draws an epoch's pictures in a
+child process while the next epoch trains, so the drawing of all but the
+last epoch competes with training for the CPU, as in a run; the last one is
+waited for after the fit, untimed, as a run waits once at its end. Then the
+train step alone: the configurations take turns 5 steps at a time. A
+configuration's first 2 steps trace its functions and are not timed.
+Printed: median steps/second and the median over rounds of each round's
+ratio to plain fit. Checkpointing is not measured: plain fit has none.
 
-    python bench/overhead.py                      # ~12 minutes on 2 idle cores
+    python bench/overhead.py                      # ~15 minutes on 2 idle cores
     python bench/overhead.py --rounds 7 --steps 200
 """
 import argparse
@@ -105,29 +108,39 @@ def _fail(message):
     raise RuntimeError(message)
 
 
+def rotated(configs, shift):
+    """`configs` starting at `shift`, so that no configuration always runs first."""
+    shift %= len(configs)
+    return configs[shift:] + configs[:shift]
+
+
 def measure(task, args, logdir):
+    """Seconds per fit and per single step, by configuration: fresh builds every round."""
     build, x, y, loss = task(args.steps * args.batch_size, args.seed)
-    trainers = {config: Trainer(config, build, loss, logdir / config, args.seed) for config in CONFIGS}
+    fit_times = {config: [] for config in CONFIGS}
+    step_times = {config: [] for config in CONFIGS if config != "keras-tb"}
     warmup = slice(0, 2 * args.batch_size)
-    for trainer in trainers.values():
-        trainer.seconds(x[warmup], y[warmup], args.batch_size)
-    times = {config: [] for config in CONFIGS}
     for round_ in range(args.rounds):
-        # Rotate the order so that no configuration always runs first.
-        order = CONFIGS[round_ % len(CONFIGS):] + CONFIGS[: round_ % len(CONFIGS)]
-        for config in order:
-            times[config].append(trainers[config].seconds(x, y, args.batch_size, args.epochs))
-    return times, measure_steps(trainers, x, y, args) if args.step_rounds else None
+        trainers = {config: Trainer(config, build, loss, logdir / f"{config}-{round_}", args.seed) for config in CONFIGS}
+        for trainer in trainers.values():
+            trainer.seconds(x[warmup], y[warmup], args.batch_size)
+        for config in rotated(CONFIGS, round_):
+            fit_times[config].append(trainers[config].seconds(x, y, args.batch_size, args.epochs))
+        for config, seconds in measure_steps(trainers, x, y, args, round_).items():
+            step_times[config].extend(seconds)
+        for trainer in trainers.values():
+            trainer.painter.close()
+    return fit_times, step_times if args.step_rounds else None
 
 
-def measure_steps(trainers, x, y, args):
-    """Seconds per step of `train_on_batch`, the configurations alternating every 5 steps.
+def measure_steps(trainers, x, y, args, round_):
+    """Seconds per step of `train_on_batch`, the configurations taking turns every 5 steps.
 
-    Finer-grained than the rounds, so less exposed to a shared machine's slow
+    Finer-grained than the fits, so less exposed to a shared machine's slow
     spells; it times the train step alone (no callbacks, no pictures).
     """
     batch = slice(0, args.batch_size)
-    configs = [config for config in CONFIGS if config != "keras-tb"]
+    configs = rotated([config for config in CONFIGS if config != "keras-tb"], round_)
     times = {config: [] for config in configs}
     for _ in range(args.step_rounds):
         for config in configs:
@@ -140,8 +153,9 @@ def measure_steps(trainers, x, y, args):
 
 
 def report_steps(times):
-    print(f"  single steps, alternating 5 at a time, median of {len(times['plain'])}:")
-    for config, seconds in times.items():
+    print(f"  single steps, taking turns 5 at a time, median of {len(times['plain'])}:")
+    for config in (config for config in CONFIGS if config in times):
+        seconds = times[config]
         ratio = statistics.median(p / t for p, t in zip(times["plain"], seconds))
         print(f"  {config:<14}{1000 * statistics.median(seconds):>7.1f} ms{ratio:>16.3f}")
     sys.stdout.flush()
@@ -165,8 +179,8 @@ def parse_args(argv=None):
     parser.add_argument("--steps", type=int, default=50, help="steps per epoch (default 50)")
     parser.add_argument("--epochs", type=int, default=3, help="epochs per round (default 3)")
     parser.add_argument(
-        "--step-rounds", type=int, default=30,
-        help="alternations of 5 single train steps per configuration (default 30; 0 skips)",
+        "--step-rounds", type=int, default=6,
+        help="turns of 5 single train steps per configuration and round (default 6; 0 skips)",
     )
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)

@@ -72,19 +72,27 @@ def test_recorded_histograms_equal_an_independent_gradient_tape(name, tmp_path, 
         np.testing.assert_allclose(recorded_norm, float(norm), rtol=1e-5)
 
 
-def test_histograms_follow_the_cadence(tmp_path):
+@pytest.mark.parametrize("steps_per_execution", [1, 3])
+def test_histograms_follow_the_cadence(tmp_path, steps_per_execution):
+    """One step at a time, a recorded and a quiet step are compiled apart; several, one decides in the graph."""
     model = vgzoo.create_model("mlp10", (28, 28, 1), 10, width=16)
     writer = tf.summary.create_file_writer(str(tmp_path))
     observed = ObservedModel(model, writer, hist_every=3)
-    observed.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", jit_compile=False)
-    images = np.zeros((7 * 4, 28, 28, 1), np.float32)
+    observed.compile(
+        optimizer="sgd", loss="sparse_categorical_crossentropy", jit_compile=False,
+        steps_per_execution=steps_per_execution,
+    )
+    images = np.random.default_rng(0).random((7 * 4, 28, 28, 1)).astype(np.float32)
     labels = np.zeros(7 * 4, np.int64)
     observed.fit(images, labels, batch_size=4, epochs=1, verbose=0)
     writer.close()
     events = read_events(tmp_path)
     steps = [event.step for event in events.Histograms("gradients/stem_dense/kernel")]
     assert steps == [0, 3, 6]
-    assert sorted(scalar_values(events, "grad_norm/stem_dense")) == [0, 3, 6]
+    assert [event.step for event in events.Histograms("activations/stem_dense")] == [0, 3, 6]
+    for tag in ("grad_norm/stem_dense", "update_ratio/stem_dense", "global_grad_norm"):
+        assert sorted(scalar_values(events, tag)) == [0, 3, 6], tag
+    assert all(value > 0 for value in scalar_values(events, "update_ratio/stem_dense").values())
     assert sorted(scalar_values(events, "step_loss")) == list(range(7))
 
 

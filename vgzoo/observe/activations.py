@@ -20,7 +20,7 @@ Dead units are always counted over the whole batch.
 import keras
 import tensorflow as tf
 
-from vgzoo.observe.summaries import write_histograms, write_scalars
+from vgzoo.observe.summaries import when, write_histograms, write_scalars
 
 SAMPLED_VALUES = 4_096
 
@@ -71,7 +71,7 @@ class WatchedLayers:
             return tf.constant(True)
 
         if self.layers:
-            tf.cond(record_now, write_and_measure, lambda: tf.constant(False))
+            when(record_now, write_and_measure, lambda: tf.constant(False))
 
 
 def sample(values, count, seed):

@@ -8,6 +8,8 @@ the outputs of the watched layers (a second functional graph over the same
 layers, kept out of the checkpoints), for activation histograms and dead
 units. It knows nothing of which model it watches.
 """
+import functools
+
 import keras
 import tensorflow as tf
 
@@ -45,24 +47,55 @@ class ObservedModel(keras.Model):
                 _first_replica_variable(tf.zeros([model.inputs[0].shape[1]]))
             )
 
+    def make_train_function(self, force=False):
+        """Two compiled steps, recorded and quiet, picked before each step.
+
+        A quiet step is Keras' own step plus the explosion check and the
+        per-step scalars: no branch, no copy. With `steps_per_execution` > 1
+        one call runs several steps, so one compiled step decides each
+        step's recording in the graph instead.
+        """
+        if self.train_function is not None and not force:
+            return self.train_function
+        if self.steps_per_execution > 1:
+            self.train_function = self._make_function(functools.partial(self._observed_step, record=None))
+            return self.train_function
+        recorded = self._make_function(functools.partial(self._observed_step, record=True))
+        quiet = self._make_function(functools.partial(self._observed_step, record=False))
+
+        def train_function(iterator):
+            # fit() has already waited for the last step's logs, so this read costs no stall.
+            step = int(self.optimizer.iterations.numpy())
+            return (recorded if step % self.hist_every == 0 else quiet)(iterator)
+
+        self.train_function = train_function
+        return train_function
+
     def train_step(self, data):
+        """One step, recorded when the optimizer's step count is a multiple of `hist_every`."""
+        return self._observed_step(data, record=None)
+
+    def _observed_step(self, data, record):
+        """`record`: True or False fixes it as the step is traced; None decides in the graph."""
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        # dL/dx feeds only recorded steps' timestep norms.
+        watch_inputs = self.watch_inputs and record is not False
         with tf.GradientTape() as tape:
-            if self.watch_inputs:
+            if watch_inputs:
                 tape.watch(x)
             y_pred, layer_outputs = self._forward(x)
             loss = self.compute_loss(
                 x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True
             )
         variables = self.trainable_variables
-        sources = list(variables) + ([x] if self.watch_inputs else [])
+        sources = list(variables) + ([x] if watch_inputs else [])
         # One backward pass gives the weight gradients and, for sequences, dL/dx.
         gradients = tape.gradient(loss, sources)
-        input_gradient = gradients.pop() if self.watch_inputs else None
+        input_gradient = gradients.pop() if watch_inputs else None
         # Read before `apply`, which advances the counter: step k is the k-th batch.
         step = tf.identity(self.optimizer.iterations)
         learning_rate = self.optimizer.learning_rate
-        record_now = tf.equal(step % self.hist_every, 0)
+        record_now = tf.equal(step % self.hist_every, 0) if record is None else record
         applied, applied_loss = _across_replicas(gradients, loss)
         weights_before = updates.snapshot(variables, record_now)
         self._apply_if_finite(step, applied_loss, applied, gradients, variables)
@@ -77,6 +110,8 @@ class ObservedModel(keras.Model):
     def _forward(self, x):
         """Predictions (as `self(x)` gives them) and the watched layers' outputs."""
         outputs = self.with_activations.value(x, training=True)
+        if not isinstance(outputs, (list, tuple)):
+            outputs = [outputs]  # Keras returns a one-output model's output bare
         predictions = outputs[: self.prediction_count]
         y_pred = predictions[0] if self.prediction_count == 1 else predictions
         return y_pred, outputs[self.prediction_count:]
@@ -117,7 +152,8 @@ class ObservedModel(keras.Model):
             _, mean_abs = summaries.record_gradients(
                 variables, gradients, step, record_now, self.histogram_layers
             )
-            self.latest_layer_mean_abs.value.assign(mean_abs)
+            if record_now is not False:  # a quiet step leaves the last recorded row
+                self.latest_layer_mean_abs.value.assign(mean_abs)
             if input_gradient is not None:
                 self._record_timesteps(input_gradient, step, record_now)
 
@@ -129,7 +165,7 @@ class ObservedModel(keras.Model):
             summaries.write_scalars([("grad_reach", timesteps.grad_reach(norms))], step)
             return summaries.write_histograms([(timesteps.HISTOGRAM_TAG, norms)], step)
 
-        tf.cond(record_now, write, lambda: tf.constant(False))
+        summaries.when(record_now, write, lambda: tf.constant(False))
 
 
 def _replicas_in_sync():

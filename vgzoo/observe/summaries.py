@@ -12,6 +12,8 @@ TensorBoard's search and its histogram tabs line up across the runs of a pair.
 import numpy as np
 import tensorflow as tf
 
+from vgzoo.observe import histogram
+
 
 def layer_of(variable):
     """The layer part of a Keras variable path: `stem_conv/kernel` -> `stem_conv`."""
@@ -36,6 +38,18 @@ def create_writer(folder):
     )
 
 
+def when(record_now, write, skip):
+    """`write()` on recorded steps, `skip()` on the others.
+
+    A Python bool decides as the step is traced: the observed model traces a
+    recorded and a quiet step, so a quiet step carries no branch at all. A
+    tensor decides as the step runs, with `tf.cond`.
+    """
+    if isinstance(record_now, bool):
+        return write() if record_now else skip()
+    return tf.cond(record_now, write, skip)
+
+
 def write_scalars(tagged_values, step):
     """Scalars as `tf.summary.scalar` writes them, but with the tags exactly as given.
 
@@ -54,12 +68,12 @@ def write_scalars(tagged_values, step):
 def write_histograms(tagged_values, step):
     """Exact histograms, one per (tag, values): count, min, max, sum and sum of squares kept.
 
-    TensorFlow's `HistogramSummary` op stores those statistics next to the
-    buckets (TensorBoard shows it in the histogram and distribution tabs), so
-    a recorded histogram can be checked against the tensor it came from. It
-    rejects non-finite values, so a group with any is skipped whole (the
-    `grad_norm` scalars still show that step); one check for the group, as
-    a branch per histogram costs more than a small histogram.
+    The statistics are stored next to the buckets (TensorBoard shows them in
+    the histogram and distribution tabs), so a recorded histogram can be
+    checked against the tensor it came from. Non-finite values have no
+    bucket, so a group with any is skipped whole (the `grad_norm` scalars
+    still show that step); one check for the group, as a branch per
+    histogram costs more than a small histogram.
     """
     tagged_values = [(tag, tf.reshape(values, [-1])) for tag, values in tagged_values]
     if not tagged_values:
@@ -67,8 +81,7 @@ def write_histograms(tagged_values, step):
 
     def write():
         for tag, values in tagged_values:
-            serialized = tf.raw_ops.HistogramSummary(tag=tag, values=values)
-            tf.summary.experimental.write_raw_pb(serialized, step=step)
+            tf.summary.experimental.write_raw_pb(histogram.summary_proto(tag, values), step=step)
         return tf.constant(True)
 
     finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(values)) for _, values in tagged_values])
@@ -93,8 +106,8 @@ def in_layers(variable, histogram_layers):
 def record_gradients(variables, gradients, step, record_now, histogram_layers=None):
     """When `record_now`: a histogram per variable (of `histogram_layers`) and an L2 norm per layer.
 
-    Everything is computed and written inside one branch, so steps that are
-    not recorded pay for a single `tf.cond`. Returns the norms by layer (zero
+    Everything is computed and written inside one branch (`when`), so steps
+    that are not recorded pay for at most a single `tf.cond`. Returns the norms by layer (zero
     on steps not recorded) and the mean |gradient| of each layer in depth order.
     """
     present = [(v, g) for v, g in zip(variables, gradients) if g is not None]
@@ -121,7 +134,7 @@ def record_gradients(variables, gradients, step, record_now, histogram_layers=No
     def skip():
         return {layer: tf.constant(0.0) for layer in order}, tf.zeros([len(order)])
 
-    return tf.cond(record_now, write_and_measure, skip)
+    return when(record_now, write_and_measure, skip)
 
 
 def layer_mean_abs(variables, tensors):

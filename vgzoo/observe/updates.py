@@ -6,17 +6,17 @@ Adam's scaling, clipping and weight decay are all in it. Karpathy's rule of
 thumb puts healthy values near 1e-3: far below, the layer has stopped
 learning (its gradient vanished); far above, it is being thrown around.
 
-The weights are copied only on recorded steps, inside a `tf.cond`; other
+The weights are copied only on recorded steps (`summaries.when`); other
 steps hold no copy, so the optimizer updates in place as usual.
 """
 import tensorflow as tf
 
-from vgzoo.observe.summaries import layer_norms, layers_in_order, write_scalars
+from vgzoo.observe.summaries import layer_norms, layers_in_order, when, write_scalars
 
 
 def snapshot(variables, record_now):
     """The variables' values before the update on recorded steps; empty tensors otherwise."""
-    return tf.cond(
+    return when(
         record_now,
         lambda: [tf.identity(variable) for variable in variables],
         # Empty stand-ins: a skipped step reads and keeps nothing.
@@ -37,4 +37,4 @@ def record_update_ratios(variables, before, step, record_now):
         )
         return tf.constant(True)
 
-    tf.cond(record_now, measure_and_write, lambda: tf.constant(False))
+    when(record_now, measure_and_write, lambda: tf.constant(False))
