@@ -83,6 +83,16 @@ def test_a_layer_forced_dead_reads_one(tmp_path):
     assert scalars(events, "dead_units/block1_pre_act") == {0: 1.0}
 
 
+def test_a_unit_is_dead_only_if_silent_for_every_example_and_position():
+    outputs = np.zeros((3, 5, 4), np.float32)  # batch x positions x units
+    outputs[..., 0] = -1.0  # dead
+    outputs[2, 4, 1] = 0.5  # alive at one position of one example
+    outputs[..., 3] = np.random.default_rng(0).random((3, 5))  # alive everywhere
+    assert float(activations.dead_fraction(tf.constant(outputs))) == 0.5  # units 0 and 2
+    outputs[..., 0] = np.nan
+    assert float(activations.dead_fraction(tf.constant(outputs))) == 0.25, "NaN is not silence"
+
+
 @pytest.fixture(scope="module")
 def filtered_run(tmp_path_factory):
     random = np.random.default_rng(0)
