@@ -71,10 +71,14 @@ def test_a_group_with_a_non_finite_value_is_skipped_whole(tmp_path):
     assert events.Tags()["histograms"] == []
 
 
-def test_the_proto_is_tensorflows_histogram_proto():
-    serialized = histogram.summary_proto("weights/w", tf.constant([[-1.0, 0.0], [0.5, 3.0]]))
-    [value] = summary_pb2.Summary.FromString(serialized.numpy()).value
-    assert value.tag == "weights/w"
-    assert value.histo.num == 4 and value.histo.sum_squares == 1 + 0.25 + 9
-    assert len(value.histo.bucket) == len(value.histo.bucket_limit) == histogram.BUCKETS
-    assert value.histo.bucket_limit[-1] == 3.0
+def test_one_summary_holds_a_group_of_tensorflow_histogram_protos():
+    tensors = [tf.constant([[-1.0, 0.0], [0.5, 3.0]]), tf.range(5), tf.zeros([0])]
+    serialized = histogram.summary_proto(["weights/w", "weights/b", "weights/empty"], tensors)
+    first, second, empty = summary_pb2.Summary.FromString(serialized.numpy()).value
+    assert (first.tag, second.tag, empty.tag) == ("weights/w", "weights/b", "weights/empty")
+    assert first.histo.num == 4 and first.histo.sum_squares == 1 + 0.25 + 9
+    assert len(first.histo.bucket) == len(first.histo.bucket_limit) == histogram.BUCKETS
+    assert first.histo.bucket_limit[-1] == 3.0 and first.histo.bucket[0] == 1 and first.histo.bucket[-1] == 1
+    assert (second.histo.min, second.histo.max, second.histo.sum) == (0, 4, 10)
+    assert sum(second.histo.bucket) == 5 and second.histo.bucket[-1] == 1
+    assert empty.histo.num == 0 and sum(empty.histo.bucket) == 0

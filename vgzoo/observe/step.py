@@ -1,9 +1,10 @@
 """The observed train step: one backward pass, recorded as it is applied.
 
 `ObservedModel` shares the layers (and so the weights) of the model it
-watches; it only replaces `train_step`, so `fit()` keeps its progress bar,
-callbacks and compiled function, and the gradients written to TensorBoard are
-the very tensors handed to the optimizer. The same forward pass also returns
+watches; it replaces only the train step (compiled twice, recorded and
+quiet, by Keras' own machinery), so `fit()` keeps its progress bar, callbacks
+and distribution, and the gradients written to TensorBoard are the very
+tensors handed to the optimizer. The same forward pass also returns
 the outputs of the watched layers (a second functional graph over the same
 layers, kept out of the checkpoints), for activation histograms and dead
 units. It knows nothing of which model it watches.

@@ -75,16 +75,15 @@ def write_histograms(tagged_values, step):
     still show that step); one check for the group, as a branch per
     histogram costs more than a small histogram.
     """
-    tagged_values = [(tag, tf.reshape(values, [-1])) for tag, values in tagged_values]
     if not tagged_values:
         return tf.constant(False)
+    tags, tensors = zip(*tagged_values)
 
     def write():
-        for tag, values in tagged_values:
-            tf.summary.experimental.write_raw_pb(histogram.summary_proto(tag, values), step=step)
+        tf.summary.experimental.write_raw_pb(histogram.summary_proto(tags, tensors), step=step)
         return tf.constant(True)
 
-    finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(values)) for _, values in tagged_values])
+    finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(tensor)) for tensor in tensors])
     return tf.cond(finite, write, lambda: tf.constant(False))
 
 
