@@ -44,7 +44,8 @@ def summary_proto(tags, tensors):
 def _histogram(tensor):
     """[min, max, num, sum, sum of squares], the buckets' right edges and their counts."""
     values = tf.reshape(tf.cast(tensor, tf.float32), [-1])
-    present = tf.size(values) > 0
+    size = tf.size(values)
+    present = size > 0
     low = tf.where(present, tf.reduce_min(values), 0.0)
     high = tf.where(present, tf.reduce_max(values), 0.0)
     # A single repeated value gets one bucket from it to it (TensorBoard shows a spike).
@@ -53,7 +54,7 @@ def _histogram(tensor):
     low64, top64, wide = (tf.cast(value, tf.float64) for value in (low, top, values))
     right_edges = low64 + (top64 - low64) * tf.range(1, BUCKETS + 1, dtype=tf.float64) / BUCKETS
     statistics = tf.stack([
-        low64, tf.cast(high, tf.float64), tf.cast(tf.size(values), tf.float64),
+        low64, tf.cast(high, tf.float64), tf.cast(size, tf.float64),
         tf.reduce_sum(wide), tf.reduce_sum(tf.square(wide)),
     ])
     return statistics, right_edges, tf.cast(counts, tf.float64)
