@@ -43,6 +43,7 @@ def test_recorded_histograms_equal_an_independent_gradient_tape(name, tmp_path, 
     model = vgzoo.create_model(name, (28, 28, 1), 10, activation="sigmoid")
     assert {w.dtype for w in model.weights} == {"float64"}
     initial_weights = model.get_weights()
+    initial_trainable = [variable.numpy() for variable in model.trainable_variables]
 
     _observe_one_step(model, images, labels, tmp_path)
     assert not np.allclose(model.get_weights()[0], initial_weights[0]), "the step applied nothing"
@@ -66,6 +67,14 @@ def test_recorded_histograms_equal_an_independent_gradient_tape(name, tmp_path, 
         np.testing.assert_allclose(histogram.max, values.max(), rtol=1e-5, atol=1e-12)
         # A sum can cancel to near zero, so it is compared relative to the sum of magnitudes.
         assert abs(histogram.sum - values.sum()) <= 1e-5 * np.abs(values).sum() + 1e-12
+    # The step's weight histograms are of the weights its gradients were taken at.
+    for variable, initial in zip(reference.trainable_variables, initial_trainable):
+        recorded = events.Histograms(f"weights/{variable.path}")
+        assert [event.step for event in recorded] == [0]
+        histogram = recorded[0].histogram_value
+        assert histogram.num == initial.size
+        np.testing.assert_allclose([histogram.min, histogram.max], [initial.min(), initial.max()], rtol=1e-6)
+        assert abs(histogram.sum - initial.sum()) <= 1e-6 * np.abs(initial).sum() + 1e-12
     norms = summaries.layer_norms(reference.trainable_variables, expected)
     for layer, norm in norms.items():
         recorded_norm = scalar_values(events, f"grad_norm/{layer}")[0]
@@ -89,7 +98,8 @@ def test_histograms_follow_the_cadence(tmp_path, steps_per_execution):
     events = read_events(tmp_path)
     steps = [event.step for event in events.Histograms("gradients/stem_dense/kernel")]
     assert steps == [0, 3, 6]
-    assert [event.step for event in events.Histograms("activations/stem_dense")] == [0, 3, 6]
+    for tag in ("activations/stem_dense", "weights/stem_dense/kernel"):
+        assert [event.step for event in events.Histograms(tag)] == [0, 3, 6], tag
     for tag in ("grad_norm/stem_dense", "update_ratio/stem_dense", "global_grad_norm"):
         assert sorted(scalar_values(events, tag)) == [0, 3, 6], tag
     assert all(value > 0 for value in scalar_values(events, "update_ratio/stem_dense").values())

@@ -1,4 +1,5 @@
 """The painter draws pictures in a child process and survives its failures."""
+import os
 import struct
 
 import numpy as np
@@ -30,6 +31,16 @@ def test_drawings_come_back_as_png_in_submission_order():
     for _, png in received:
         width, height = _png_size(png)
         assert width > 300 and height > 200
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="SCHED_IDLE is Linux's")
+def test_the_child_draws_only_on_idle_cpu():
+    painter = Painter()
+    arguments, options = _flow()
+    painter.submit("gradient_flow_png", arguments, options, lambda png: None)
+    painter.finish()
+    assert os.sched_getscheduler(painter._child.pid) == os.SCHED_IDLE
+    painter.close()
 
 
 def test_a_failed_drawing_warns_once_and_the_next_one_is_drawn():

@@ -1,4 +1,4 @@
-"""Per-epoch summaries: metrics for train and validation, learning rate, weights, pictures.
+"""Per-epoch summaries: metrics for train and validation, learning rate, pictures.
 
 Uses the same writers as the observed train step, one per folder, so each of
 `train/` and `validation/` holds a single event file that TensorBoard overlays
@@ -10,7 +10,7 @@ import json
 import keras
 import tensorflow as tf
 
-from vgzoo.observe import figures, summaries
+from vgzoo.observe import figures
 
 
 class EpochLogger(keras.callbacks.Callback):
@@ -39,9 +39,6 @@ class EpochLogger(keras.callbacks.Callback):
             for name, value in logs.items():
                 if not name.startswith("val_"):
                     tf.summary.scalar(f"epoch_{name}", value)
-            # The observed model names the layers that get histograms; a plain one, all.
-            layers = getattr(self.model, "histogram_layers", None)
-            summaries.write_weights(self.model.trainable_variables, epoch, layers)
         if self.validation_writer is not None:
             with self.validation_writer.as_default(step=epoch):
                 for name, value in logs.items():

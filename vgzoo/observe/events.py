@@ -3,8 +3,8 @@ no duplicated steps.
 
 A run killed in the middle of an epoch may have flushed summaries past its
 last saved state. Before it resumes, those are dropped, so the resumed run
-appends to one unbroken history. Epoch summaries (`epoch_*`, `weights/*` and the
-two pictures) are indexed by epoch, everything else by training step.
+appends to one unbroken history. Epoch summaries (`epoch_*` and the two
+pictures) are indexed by epoch, everything else by training step.
 """
 from pathlib import Path
 
@@ -15,7 +15,7 @@ from tensorboard.util import tensor_util
 
 from vgzoo.observe.figures import FLOW_TAG, HEATMAP_TAG
 
-EPOCH_INDEXED_PREFIXES = ("epoch_", "weights/", FLOW_TAG, HEATMAP_TAG)
+EPOCH_INDEXED_PREFIXES = ("epoch_", FLOW_TAG, HEATMAP_TAG)
 
 
 def _keep(event, epoch, step):

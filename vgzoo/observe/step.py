@@ -102,6 +102,7 @@ class ObservedModel(keras.Model):
         self._apply_if_finite(step, applied_loss, applied, gradients, variables)
         with self.summary_writer.as_default(step=step):
             updates.record_update_ratios(variables, weights_before, step, record_now)
+            summaries.record_weights(variables, weights_before, step, record_now, self.histogram_layers)
             self.watched.record(layer_outputs, step, record_now)
         self._loss_tracker_metric().update_state(applied_loss, sample_weight=tf.shape(y_pred)[0])
         logs = self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)

@@ -159,8 +159,15 @@ def log10_ratio(numerator, denominator):
     return (tf.math.log(numerator) - tf.math.log(denominator)) / tf.math.log(10.0)
 
 
-def write_weights(variables, step, histogram_layers=None):
-    write_histograms(
-        [(f"weights/{variable.path}", variable) for variable in variables if in_layers(variable, histogram_layers)],
-        step,
-    )
+def record_weights(variables, values, step, record_now, histogram_layers=None):
+    """When `record_now`: a histogram per variable (of `histogram_layers`) of `values`.
+
+    `values` are the weights the step's gradients were taken at (the
+    update-ratio snapshot), so a step's weight and gradient histograms
+    describe the same point of training.
+    """
+    tagged = [
+        (f"weights/{variable.path}", value)
+        for variable, value in zip(variables, values) if in_layers(variable, histogram_layers)
+    ]
+    return when(record_now, lambda: write_histograms(tagged, step), lambda: tf.constant(False))
