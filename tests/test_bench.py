@@ -18,5 +18,5 @@ def test_the_overhead_bench_prints_a_row_per_configuration():
     assert set(rows) == {"plain", "vgzoo", "vgzoo-every", "keras-tb"}
     assert float(rows["plain"]) == 1.0 and all(float(ratio) > 0 for ratio in rows.values())
     assert ">=0.95" in result.stdout and ">=0.80" in result.stdout
-    single = re.findall(r"^  (plain|vgzoo|vgzoo-every) +[\d.]+ ms +([\d.]+)$", result.stdout, re.M)
+    single = re.findall(r"^  (plain|vgzoo|vgzoo-every) +[\d.]+ ms +([\d.]+) +[\d.]+$", result.stdout, re.M)
     assert [config for config, _ in single] == ["plain", "vgzoo", "vgzoo-every"]
