@@ -32,10 +32,23 @@ FLUSH_MILLISECONDS = 10_000
 
 
 def create_writer(folder):
-    """A writer for a run's per-step summaries: on disk every 10 s and at each epoch's end."""
-    return tf.summary.create_file_writer(
+    """A writer for a run's per-step summaries: on disk every 10 s and at each epoch's end.
+
+    `writer.as_default()` flushes the writer as it exits, and inside a
+    compiled step that is a flush (and an fsync) on every step; this
+    writer's `flush` acts only when called eagerly, so a compiled step
+    leaves the writing to the queue and its 10-second timer.
+    """
+    writer = tf.summary.create_file_writer(
         str(folder), max_queue=QUEUED_EVENTS, flush_millis=FLUSH_MILLISECONDS
     )
+    flush = writer.flush
+
+    def flush_when_eager():
+        return flush() if tf.executing_eagerly() else None
+
+    writer.flush = flush_when_eager
+    return writer
 
 
 def when(record_now, write, skip):

@@ -1,0 +1,42 @@
+"""A run's event files: written without a sync per step, cut back cleanly for a resumed run."""
+import tensorflow as tf
+
+from vgzoo.observe import events, summaries
+
+
+def _written_steps(folder, tag):
+    return [step for step, _ in events.read_scalars(folder, tag)]
+
+
+def test_a_compiled_step_leaves_flushing_to_the_writer(tmp_path):
+    writer = summaries.create_writer(tmp_path)
+
+    @tf.function
+    def step(number):
+        with writer.as_default(step=number):  # as_default flushes as it exits
+            tf.summary.scalar("step_loss", tf.cast(number, tf.float32))
+        return number
+
+    graph = step.get_concrete_function(tf.constant(0, tf.int64)).graph
+    operations = {operation.type for operation in graph.get_operations()}
+    assert "WriteSummary" in operations and "FlushSummaryWriter" not in operations
+    for number in range(5):
+        step(tf.constant(number, tf.int64))
+    writer.flush()  # eagerly, as at an epoch's end: it still writes
+    assert _written_steps(tmp_path, "step_loss") == [0, 1, 2, 3, 4]
+    writer.close()
+
+
+def test_truncation_keeps_epoch_summaries_by_epoch_and_the_rest_by_step(tmp_path):
+    writer = tf.summary.create_file_writer(str(tmp_path))
+    with writer.as_default():
+        for number in range(10):
+            tf.summary.scalar("step_loss", float(number), step=number)
+        for epoch in range(3):
+            tf.summary.scalar("epoch_loss", float(epoch), step=epoch)
+    writer.close()
+
+    events.truncate_events(tmp_path, epoch=2, step=6)
+
+    assert _written_steps(tmp_path, "step_loss") == [0, 1, 2, 3, 4, 5]
+    assert _written_steps(tmp_path, "epoch_loss") == [0, 1]
