@@ -12,8 +12,8 @@ Every round builds the four afresh: two builds of the very same model differ
 in speed by up to 5% for as long as they live (memory placement), so a
 comparison of one build each is a comparison of their luck. In a round each
 configuration runs one `fit` of --epochs epochs of --steps batches, in an
-order that rotates from round to round, so per-epoch work (weight
-histograms, the pictures) is in the figures, amortised over --steps (a
+order that rotates from round to round, so per-epoch work (vgzoo's
+pictures, Keras' weight histograms) is in the figures, amortised over --steps (a
 CIFAR epoch at batch 128 has 390). vgzoo draws an epoch's pictures in a
 child process while the next epoch trains, so the drawing of all but the
 last epoch competes with training for the CPU, as in a run; the last one is
@@ -26,7 +26,7 @@ round's ratio to plain fit (the verdict), and beside it the ratio of the
 median rates: where the two disagree, the machine was noisier than the
 difference being measured. Checkpointing is not measured: plain fit has none.
 
-    python bench/overhead.py                      # ~15 minutes on 2 idle cores
+    python bench/overhead.py                      # ~30 minutes on 2 idle cores
     python bench/overhead.py --rounds 9 --steps 200
 """
 import argparse
@@ -179,27 +179,29 @@ def measure_steps(trainers, x, y, args, round_):
     return times
 
 
+def ratios_to_plain(times, config):
+    """The median of the paired (same round or turn) ratios, and the ratio of the median times."""
+    paired = statistics.median(p / t for p, t in zip(times["plain"], times[config]))
+    return paired, statistics.median(times["plain"]) / statistics.median(times[config])
+
+
 def report_steps(times):
     print(f"  single steps, taking turns 5 at a time, median of {len(times['plain'])}:")
-    plain_seconds = statistics.median(times["plain"])
     for config in STEP_CONFIGS:
-        seconds = times[config]
-        ratio = statistics.median(p / t for p, t in zip(times["plain"], seconds))
-        rate_ratio = plain_seconds / statistics.median(seconds)
-        print(f"  {config:<14}{1000 * statistics.median(seconds):>7.1f} ms{ratio:>16.3f}{rate_ratio:>12.3f}")
+        ratio, rate_ratio = ratios_to_plain(times, config)
+        print(f"  {config:<14}{1000 * statistics.median(times[config]):>7.1f} ms{ratio:>16.3f}{rate_ratio:>12.3f}")
     sys.stdout.flush()
 
 
 def report(name, times, steps, epochs):
     print(f"\n{name}: {epochs} epochs of {steps} steps a round, median of {len(times['plain'])} rounds")
     print(f"  {'configuration':<14}{'steps/s':>9}{'ratio to plain':>16}{'rate ratio':>12}{'target':>9}")
-    plain_seconds = statistics.median(times["plain"])
     for config in CONFIGS:
-        seconds = statistics.median(times[config])
-        ratio = statistics.median(p / t for p, t in zip(times["plain"], times[config]))
+        rate = steps * epochs / statistics.median(times[config])
+        ratio, rate_ratio = ratios_to_plain(times, config)
         target = TARGETS.get(config)
         verdict = "" if target is None else f">={target:.2f} {'ok' if ratio >= target else 'MISSED'}"
-        print(f"  {config:<14}{steps * epochs / seconds:>9.2f}{ratio:>16.3f}{plain_seconds / seconds:>12.3f}  {verdict}")
+        print(f"  {config:<14}{rate:>9.2f}{ratio:>16.3f}{rate_ratio:>12.3f}  {verdict}")
     sys.stdout.flush()
 
 

@@ -115,6 +115,14 @@ def in_layers(variable, histogram_layers):
     return histogram_layers is None or variable.path.split("/", 1)[0] in histogram_layers
 
 
+def by_variable(kind, variables, tensors, histogram_layers):
+    """`(kind/<variable path>, tensor)` for the variables of `histogram_layers`."""
+    return [
+        (f"{kind}/{variable.path}", tensor)
+        for variable, tensor in zip(variables, tensors) if in_layers(variable, histogram_layers)
+    ]
+
+
 def record_gradients(variables, gradients, step, record_now, histogram_layers=None):
     """When `record_now`: a histogram per variable (of `histogram_layers`) and an L2 norm per layer.
 
@@ -127,12 +135,8 @@ def record_gradients(variables, gradients, step, record_now, histogram_layers=No
     order = layers_in_order(v for v, _ in present)
 
     def write_and_measure():
-        write_histograms(
-            [(f"gradients/{variable.path}", gradient) for variable, gradient in present
-             if in_layers(variable, histogram_layers)],
-            step,
-        )
         variables, tensors = [v for v, _ in present], [g for _, g in present]
+        write_histograms(by_variable("gradients", variables, tensors, histogram_layers), step)
         mean_abs = layer_mean_abs(variables, tensors)
         norms = layer_norms(variables, tensors)
         write_scalars(
@@ -179,8 +183,5 @@ def record_weights(variables, values, step, record_now, histogram_layers=None):
     update-ratio snapshot), so a step's weight and gradient histograms
     describe the same point of training.
     """
-    tagged = [
-        (f"weights/{variable.path}", value)
-        for variable, value in zip(variables, values) if in_layers(variable, histogram_layers)
-    ]
+    tagged = by_variable("weights", variables, values, histogram_layers)
     return when(record_now, lambda: write_histograms(tagged, step), lambda: tf.constant(False))
