@@ -47,3 +47,41 @@ def test_the_command_exits_non_zero_with_one_line(tmp_path, mnist_data_dir):
     lines = [line for line in result.stderr.splitlines() if line.startswith("vgzoo:")]
     assert len(lines) == 1 and "training diverged at step" in lines[0]
     assert "Traceback" not in result.stderr
+
+
+def _guarded_step(gradients, loss):
+    """Runs `apply_if_finite` in a compiled step; returns (applied, note, counter after)."""
+    import tensorflow as tf
+
+    from vgzoo.observe import explosion
+
+    counter = tf.Variable(0)
+    note = tf.Variable([explosion.NO_EXPLOSION] * 2, dtype=tf.int64)
+
+    @tf.function
+    def step():
+        return explosion.apply_if_finite(
+            lambda: counter.assign_add(1), [tf.constant(g, tf.float32) for g in gradients],
+            tf.constant(loss, tf.float32), tf.constant(7, tf.int64), note,
+        )
+
+    return bool(step()), note.numpy().tolist(), int(counter.numpy())
+
+
+def test_finite_gradients_whose_sum_overflows_are_applied():
+    # Each gradient is finite; their sum is not in float32, so the cheap check
+    # fails and the exact one must let the step through.
+    assert _guarded_step([[3e38, 3e38], [1.0]], 0.5) == (True, [-1, -1], 1)
+
+
+def test_a_nan_gradient_skips_the_update_and_names_the_first_bad_variable():
+    assert _guarded_step([[1.0], [np.nan, 2.0], [np.inf]], 0.5) == (False, [7, 1], 0)
+
+
+def test_a_bad_loss_with_finite_gradients_skips_the_update():
+    assert _guarded_step([[1.0], [2.0]], np.inf) == (False, [7, -1], 0)
+
+
+def test_infinities_that_cancel_in_the_sum_are_still_caught():
+    # inf + -inf is NaN: not finite, so the exact check runs and finds both.
+    assert _guarded_step([[np.inf], [-np.inf]], 0.5) == (False, [7, 0], 0)

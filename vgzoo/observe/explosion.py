@@ -17,8 +17,59 @@ class TrainingDiverged(VgzooError):
     """The loss or a gradient became NaN or infinite."""
 
 
+def apply_if_finite(apply, gradients, loss, step, note):
+    """`apply()` unless the loss or a gradient holds NaN or inf; then `note` := [step, first bad index].
+
+    Every gradient must be in before the decision, so the check sits on the
+    step's critical path: a quiet step pays one sum per gradient and one
+    `is_finite` (the sum of finite numbers is finite unless it overflows
+    float32). Only when that sum is not finite, which is rare, does each
+    gradient get checked on its own: an overflow of finite gradients still
+    applies, and a bad step notes which layer went first.
+    """
+
+    def check_each():
+        flags = finite_by_variable(gradients)
+        all_finite = tf.logical_and(tf.reduce_all(flags), tf.reduce_all(tf.math.is_finite(loss)))
+
+        def mark_bad():
+            note.assign(bad_note(step, flags))
+            return tf.constant(False)
+
+        return tf.cond(all_finite, lambda: tf.constant(True), mark_bad)
+
+    def apply_and_say_so():
+        apply()
+        return tf.constant(True)
+
+    finite = tf.cond(sum_is_finite(gradients, loss), lambda: tf.constant(True), check_each)
+    return tf.cond(finite, apply_and_say_so, lambda: tf.constant(False))
+
+
+def note_if_not_finite(gradients, loss, step, note):
+    """`note` := [step, first bad index] when the loss or a gradient is not finite; assigned every step.
+
+    For a distribution strategy, whose cross-replica variables cannot be
+    assigned inside a branch and whose optimizer cannot apply inside one.
+    """
+    flags = finite_by_variable(gradients)
+    all_finite = tf.logical_and(tf.reduce_all(flags), tf.reduce_all(tf.math.is_finite(loss)))
+    note.assign(tf.where(all_finite, note.read_value(), bad_note(step, flags)))
+
+
+def sum_is_finite(gradients, loss):
+    totals = [tf.cast(tf.reduce_sum(tensor), tf.float32) for tensor in [*gradients, loss]]
+    return tf.math.is_finite(tf.add_n(totals))
+
+
 def finite_by_variable(gradients):
     return tf.stack([tf.reduce_all(tf.math.is_finite(g)) for g in gradients])
+
+
+def bad_note(step, finite_flags):
+    """[step, index of the first non-finite gradient], the index NO_EXPLOSION when only the loss is bad."""
+    index = tf.where(tf.reduce_all(finite_flags), tf.constant(NO_EXPLOSION, tf.int64), first_bad_index(finite_flags))
+    return tf.stack([tf.cast(step, tf.int64), index])
 
 
 def first_bad_index(finite_flags):

@@ -125,22 +125,12 @@ class ObservedModel(keras.Model):
         optimizer's cross-replica merge cannot sit inside a branch); the run
         still stops after the step and keeps the last finite weights saved.
         """
-        finite = explosion.finite_by_variable(applied)
-        all_finite = tf.logical_and(tf.reduce_all(finite), tf.reduce_all(tf.math.is_finite(loss)))
-
-        def apply():
-            self.optimizer.apply(gradients, variables)
-            return tf.constant(True)
-
-        bad_gradient = tf.logical_not(tf.reduce_all(finite))
-        index = tf.where(bad_gradient, explosion.first_bad_index(finite), explosion.NO_EXPLOSION)
         note = self.explosion_note.value
-        # Assigned every step: a cross-replica variable cannot be assigned in a branch.
-        note.assign(tf.where(all_finite, note.read_value(), tf.stack([tf.cast(step, tf.int64), index])))
         if tf.distribute.has_strategy():
-            apply()
+            explosion.note_if_not_finite(applied, loss, step, note)
+            self.optimizer.apply(gradients, variables)
         else:
-            tf.cond(all_finite, apply, lambda: tf.constant(False))
+            explosion.apply_if_finite(lambda: self.optimizer.apply(gradients, variables), applied, loss, step, note)
 
     def _loss_tracker_metric(self):
         return next(metric for metric in self.metrics if metric.name == "loss")
