@@ -11,8 +11,8 @@ one process, taking turns so that a busy machine slows all of them alike:
 Every round builds the four afresh: two builds of the very same model differ
 in speed by up to 5% for as long as they live (memory placement), so a
 comparison of one build each is a comparison of their luck. In a round each
-configuration runs one `fit` of --epochs epochs of --steps batches, in an
-order that rotates from round to round, so per-epoch work (vgzoo's
+configuration runs one `fit` of --epochs epochs of --steps batches (the
+same cached batches for all, see `steady_batches`), in an order that rotates from round to round, so per-epoch work (vgzoo's
 pictures, Keras' weight histograms) is in the figures, amortised over --steps (a
 CIFAR epoch at batch 128 has 390). vgzoo draws an epoch's pictures in a
 child process while the next epoch trains, so the drawing of all but the
@@ -26,7 +26,7 @@ round's ratio to plain fit (the verdict), and beside it the ratio of the
 median rates: where the two disagree, the machine was noisier than the
 difference being measured. Checkpointing is not measured: plain fit has none.
 
-    python bench/overhead.py                      # ~30 minutes on 2 idle cores
+    python bench/overhead.py                      # 15-30 minutes on 2 idle cores
     python bench/overhead.py --rounds 9 --steps 200
 """
 import argparse
@@ -98,12 +98,11 @@ class Trainer:
         model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), loss=loss, jit_compile=jit)
         self.model = model
 
-    def seconds(self, x, y, batch_size, epochs=1):
+    def seconds(self, batches, epochs=1):
         """Seconds the fit spent in its epochs, every callback's epoch work included."""
         clock = EpochClock()
         self.model.fit(
-            x, y, batch_size=batch_size, epochs=epochs, shuffle=False, verbose=0,
-            callbacks=[clock.start, *self.callbacks, clock.stop],
+            batches, epochs=epochs, shuffle=False, verbose=0, callbacks=[clock.start, *self.callbacks, clock.stop]
         )
         self.painter.finish()
         return clock.seconds
@@ -141,18 +140,36 @@ def rotated(configs, shift):
     return configs[shift:] + configs[:shift]
 
 
+def steady_batches(x, y, batch_size):
+    """The batches every configuration's fit reads: cut once, cached, no autotuned threads.
+
+    Given arrays, Keras slices each epoch in a tf.data pipeline whose
+    autotuned threads compete with training for the 2 cores: eight
+    identical plain resnet20 fits of 3 epochs took 7.2 to 13.0 s (21%
+    coefficient of variation) that way, 8.0 to 8.6 s (2.8%) from this
+    dataset, which swamped the 5% the targets are about.
+    """
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    options.threading.private_threadpool_size = 1
+    batches = tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size).cache().with_options(options)
+    for _ in batches:  # fills the cache, so no timed epoch is the first
+        pass
+    return batches
+
+
 def measure(task, args, logdir):
     """Seconds per fit and per single step, by configuration: fresh builds every round."""
     build, x, y, loss = task(args.steps * args.batch_size, args.seed)
+    batches = steady_batches(x, y, args.batch_size)
     fit_times = {config: [] for config in CONFIGS}
     step_times = {config: [] for config in STEP_CONFIGS}
-    warmup = slice(0, 2 * args.batch_size)
     for round_ in range(args.rounds):
         trainers = {config: Trainer(config, build, loss, logdir / f"{config}-{round_}", args.seed) for config in CONFIGS}
         for trainer in trainers.values():
-            trainer.seconds(x[warmup], y[warmup], args.batch_size)
+            trainer.seconds(batches.take(2))
         for config in rotated(CONFIGS, round_):
-            fit_times[config].append(trainers[config].seconds(x, y, args.batch_size, args.epochs))
+            fit_times[config].append(trainers[config].seconds(batches, args.epochs))
         for config, seconds in measure_steps(trainers, x, y, args, round_).items():
             step_times[config].extend(seconds)
         for trainer in trainers.values():

@@ -40,3 +40,25 @@ def test_truncation_keeps_epoch_summaries_by_epoch_and_the_rest_by_step(tmp_path
 
     assert _written_steps(tmp_path, "step_loss") == [0, 1, 2, 3, 4, 5]
     assert _written_steps(tmp_path, "epoch_loss") == [0, 1]
+
+
+def test_a_png_is_written_as_tensorboard_image_summaries_are(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from vgzoo.observe import figures
+
+    png = figures.gradient_flow_png(["stem", "block", "head"], [0, 5], [[1.0, 0.1, 0.01], [2.0, 0.2, 0.02]])
+    writer = summaries.create_writer(tmp_path)
+    with writer.as_default():
+        summaries.write_png("gradient_flow/by_layer", png, 3)
+    writer.close()
+
+    accumulator = EventAccumulator(str(tmp_path), size_guidance={"tensors": 0})
+    accumulator.Reload()
+    (event,) = accumulator.Tensors("gradient_flow/by_layer")
+    assert event.step == 3
+    assert accumulator.SummaryMetadata("gradient_flow/by_layer").plugin_data.plugin_name == "images"
+    width, height, stored = event.tensor_proto.string_val
+    assert stored == png
+    pixels = tf.image.decode_png(stored)
+    assert (int(width), int(height)) == (pixels.shape[1], pixels.shape[0]) == (900, 400)

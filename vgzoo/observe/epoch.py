@@ -10,7 +10,7 @@ import json
 import keras
 import tensorflow as tf
 
-from vgzoo.observe import figures
+from vgzoo.observe import figures, summaries
 
 
 class EpochLogger(keras.callbacks.Callback):
@@ -102,7 +102,6 @@ class RecordedFigure(keras.callbacks.Callback):
             self.steps, self.rows = [], []
 
     def _write(self, epoch, png):
-        image = tf.image.decode_png(png, channels=4)
-        with self.writer.as_default(step=epoch):
-            tf.summary.image(self.tag, tf.expand_dims(image, 0))
+        with self.writer.as_default():
+            summaries.write_png(self.tag, png, epoch)
         self.writer.flush()

@@ -43,10 +43,24 @@ def _null_locator():
     return NullLocator()
 
 
-def _png(figure):
+def _png(figure, tight=True):
+    """PNG bytes; `tight` trims the margins to the texts, which draws the figure twice."""
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", bbox_inches="tight")
+    figure.savefig(buffer, format="png", bbox_inches="tight" if tight else None)
     return buffer.getvalue()
+
+
+def _margins(figure, left=0.9, right=0.25, top=0.4, bottom=0.55):
+    """Margins in inches, set ahead rather than measured: the per-epoch pictures draw once.
+
+    A training run's pictures are drawn while the next epoch trains, and on
+    2 cores their drawing slows it even at idle priority; `bbox_inches="tight"`
+    doubled it (0.24 s against 0.12 s for a resnet20 flow picture).
+    """
+    width, height = figure.get_size_inches()
+    figure.subplots_adjust(
+        left=left / width, right=1 - right / width, top=1 - top / height, bottom=min(bottom / height, 0.6)
+    )
 
 
 def gradient_flow_png(layer_names, steps, rows, title="gradient flow", ylabel="mean |gradient|"):
@@ -60,11 +74,15 @@ def gradient_flow_png(layer_names, steps, rows, title="gradient flow", ylabel="m
     axes.set_xlabel("layer (input → output)")
     axes.set_ylabel(ylabel)
     axes.set_title(title)
+    label_chars = 0
     if len(layer_names) <= 40:
         axes.set_xticks(range(len(layer_names)), layer_names, rotation=90, fontsize=6)
+        label_chars = max(map(len, layer_names), default=0)
     if len(rows) <= 10:
         axes.legend(fontsize=7)
-    return _png(figure)
+    # Names rotated 90 degrees at 6 pt take about 0.04 inch a character, below them the x label.
+    _margins(figure, bottom=0.45 + 0.042 * label_chars)
+    return _png(figure, tight=False)
 
 
 def curves_png(series, xlabel, ylabel, title, log=False):
@@ -90,6 +108,7 @@ def heatmap_png(steps, rows, title="|dL/dx_t| averaged over the batch"):
     # log10 on a linear colour scale reads the same as a LogNorm and draws in half the time.
     grid = np.log10(np.maximum(np.asarray(rows, dtype=np.float64), 1e-30))
     figure, axes = _figure(8, 4)
+    _margins(figure, right=0.1)  # the colour bar and its label take their room from the axes
     image = axes.imshow(
         grid,
         aspect="auto",
@@ -104,4 +123,4 @@ def heatmap_png(steps, rows, title="|dL/dx_t| averaged over the batch"):
     axes.set_ylabel("training step")
     axes.set_title(title)
     figure.colorbar(image, ax=axes, label="log10 gradient norm")
-    return _png(figure)
+    return _png(figure, tight=False)

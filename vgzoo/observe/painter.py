@@ -127,9 +127,9 @@ def _yield_to_training():
 
 def serve(requests, replies):
     """The child's loop: (drawing, args, options) in, ("png", bytes) or ("error", text) out."""
+    _yield_to_training()  # before importing matplotlib, which takes a second of CPU
     from vgzoo.observe import figures
 
-    _yield_to_training()
     while True:
         try:
             drawing, args, options = pickle.load(requests)
