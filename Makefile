@@ -67,7 +67,7 @@ $(STAMP): setup.cfg pyproject.toml
 test: install
 	$(BIN)/python -m pytest -q --durations=10
 
-# Never part of `make test`: timings, not checks. BENCH_ARGS="--rounds 9 --steps 200" for longer.
+# Never part of `make test`: timings, not checks. BENCH_ARGS="--rounds 9" for more rounds, "--steps 50" for short epochs.
 bench: install
 	$(BIN)/python bench/overhead.py $(BENCH_ARGS)
 

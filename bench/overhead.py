@@ -12,9 +12,13 @@ Every round builds the four afresh: two builds of the very same model differ
 in speed by up to 5% for as long as they live (memory placement), so a
 comparison of one build each is a comparison of their luck. In a round each
 configuration runs one `fit` of --epochs epochs of --steps batches (the
-same cached batches for all, see `steady_batches`), in an order that rotates from round to round, so per-epoch work (vgzoo's
-pictures, Keras' weight histograms) is in the figures, amortised over --steps (a
-CIFAR epoch at batch 128 has 390). vgzoo draws an epoch's pictures in a
+same cached batches for all, see `steady_batches`), in an order that
+rotates from round to round, so per-epoch work (vgzoo's pictures, Keras'
+weight histograms) is in the figures, amortised over --steps: 200 by
+default, where a CIFAR epoch has 390 at batch 128 and a vgzoo sequence
+epoch 100. At 50 an epoch of resnet20 lasts about 2 s, so a picture's
+0.17 s of drawing, which slows training even from an idle-priority process
+on 2 cores, is 7% of it; `--steps 50` shows that worst case. vgzoo draws an epoch's pictures in a
 child process while the next epoch trains, so the drawing of all but the
 last epoch competes with training for the CPU, as in a run; the last one is
 waited for after the fit, untimed, as a run waits once at its end. Then the
@@ -26,8 +30,8 @@ round's ratio to plain fit (the verdict), and beside it the ratio of the
 median rates: where the two disagree, the machine was noisier than the
 difference being measured. Checkpointing is not measured: plain fit has none.
 
-    python bench/overhead.py                      # 15-30 minutes on 2 idle cores
-    python bench/overhead.py --rounds 9 --steps 200
+    python bench/overhead.py                      # ~30 minutes on 2 idle cores
+    python bench/overhead.py --rounds 9 --steps 50
 """
 import argparse
 import inspect
@@ -225,7 +229,7 @@ def report(name, times, steps, epochs):
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7, help="timed rounds per configuration (default 7)")
-    parser.add_argument("--steps", type=int, default=50, help="steps per epoch (default 50)")
+    parser.add_argument("--steps", type=int, default=200, help="steps per epoch (default 200)")
     parser.add_argument("--epochs", type=int, default=3, help="epochs per round (default 3)")
     parser.add_argument(
         "--step-rounds", type=int, default=6,
