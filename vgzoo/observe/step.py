@@ -178,7 +178,7 @@ def _across_replicas(gradients, loss):
 
 
 def _first_replica_variable(initial_value):
-    """A variable the train step assigns once per step whatever the strategy."""
+    """A variable the train step assigns at most once a step, whatever the strategy."""
     return tf.Variable(
         initial_value, trainable=False, aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA
     )
