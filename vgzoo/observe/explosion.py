@@ -29,8 +29,7 @@ def apply_if_finite(apply, gradients, loss, step, note):
     """
 
     def check_each():
-        flags = finite_by_variable(gradients)
-        all_finite = tf.logical_and(tf.reduce_all(flags), tf.reduce_all(tf.math.is_finite(loss)))
+        flags, all_finite = finite_each(gradients, loss)
 
         def mark_bad():
             note.assign(bad_note(step, flags))
@@ -52,14 +51,19 @@ def note_if_not_finite(gradients, loss, step, note):
     For a distribution strategy, whose cross-replica variables cannot be
     assigned inside a branch and whose optimizer cannot apply inside one.
     """
-    flags = finite_by_variable(gradients)
-    all_finite = tf.logical_and(tf.reduce_all(flags), tf.reduce_all(tf.math.is_finite(loss)))
+    flags, all_finite = finite_each(gradients, loss)
     note.assign(tf.where(all_finite, note.read_value(), bad_note(step, flags)))
 
 
 def sum_is_finite(gradients, loss):
     totals = [tf.cast(tf.reduce_sum(tensor), tf.float32) for tensor in [*gradients, loss]]
     return tf.math.is_finite(tf.add_n(totals))
+
+
+def finite_each(gradients, loss):
+    """One finiteness flag per gradient, and whether those and the loss are all finite."""
+    flags = finite_by_variable(gradients)
+    return flags, tf.logical_and(tf.reduce_all(flags), tf.reduce_all(tf.math.is_finite(loss)))
 
 
 def finite_by_variable(gradients):
