@@ -110,6 +110,8 @@ def _train_options(args):
         strategy=args.strategy,
         clipnorm=args.clipnorm,
         global_clipnorm=args.global_clipnorm,
+        warmup_steps=args.warmup_steps,
+        test_every=args.test_every,
         verbose="auto" if args.verbose is None else args.verbose,
         **_knobs(args),
     )
@@ -218,6 +220,10 @@ def _add_training_flags(train):
     )
     train.add_argument("--clipnorm", type=float, default=None, help="clip each gradient's norm")
     train.add_argument("--global-clipnorm", type=float, default=None, help="clip the global norm")
+    train.add_argument("--warmup-steps", type=int, default=0,
+                       help="steps at a tenth of the rate before the step schedule (He et al. 2016)")
+    train.add_argument("--test-every", type=int, default=0,
+                       help="measure the test split every N steps (figures only; never for selection)")
     train.add_argument(
         "--verbose", type=int, choices=(0, 1, 2), default=None,
         help="1: progress bar (default), 2: one line per epoch, 0: silent",

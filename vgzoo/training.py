@@ -17,6 +17,7 @@ from vgzoo.observe.epoch import EpochLogger, RecordedFigure
 from vgzoo.observe.events import truncate_events
 from vgzoo.observe.explosion import ExplosionGuard, TrainingDiverged
 from vgzoo.observe.painter import Painter
+from vgzoo.observe.test_curve import TEST_FOLDER, TestCurve
 from vgzoo.observe.step import ObservedModel
 from vgzoo.observe import comparison, figures, selection, summaries
 from vgzoo.optim import DEFAULT_LEARNING_RATES, OPTIMIZERS, SCHEDULES, build_optimizer
@@ -202,6 +203,16 @@ def observer_callbacks(observed, train_writer, validation_writer, config, stop, 
     ]
 
 
+def _test_data(config):
+    """The test split of a named image dataset, standardised as training was."""
+    from vgzoo.datasets.images import make_test_dataset
+
+    dataset = config["dataset"]
+    if dataset.get("mean") is None:
+        raise VgzooError("test_every needs a named image dataset (mnist, cifar10, cifar100).")
+    return make_test_dataset(dataset["name"], dataset["mean"], dataset["std"])
+
+
 def _resume_from(observed, run_dir, state, train_data, steps_per_epoch):
     """Weights and optimizer restored; the data where the interrupted run left it."""
     resume.restore(observed, run_dir)
@@ -231,6 +242,8 @@ def train(
     schedule="step",
     clipnorm=None,
     global_clipnorm=None,
+    warmup_steps=0,
+    test_every=0,
     seed=0,
     hist_every=50,
     log_layers=None,
@@ -294,6 +307,8 @@ def train(
         clipnorm=clipnorm,
         global_clipnorm=global_clipnorm,
     )
+    if warmup_steps:
+        optimizer_options["warmup_steps"] = int(warmup_steps)
     config = {
         "model": model_description,
         "dataset": dataclasses.asdict(info),
@@ -304,6 +319,7 @@ def train(
         "batch_size": batch_size,
         "seed": seed,
         "hist_every": hist_every,
+        **({"test_every": int(test_every)} if test_every else {}),
         "log_layers": selection.parse_globs(log_layers),
         "histogram_layers": histogram_layers,
         "strategy": strategy,
@@ -326,7 +342,7 @@ def train(
 def _fit(built, run_dir, state, config, train_data, validation_data, verbose):
     if state:
         # Before the writers open their new files, which must not be rewritten.
-        for folder in ("train", "validation"):
+        for folder in ("train", "validation", TEST_FOLDER):
             truncate_events(run_dir / folder, state["epoch"], state["step"])
     train_writer = summaries.create_writer(run_dir / "train")
     validation_writer = summaries.create_writer(run_dir / "validation") if validation_data else None
@@ -345,6 +361,10 @@ def _fit(built, run_dir, state, config, train_data, validation_data, verbose):
             observed, train_writer, validation_writer, config, interrupt.stop, painter,
             write_config=not state,
         )
+        test_writer = None
+        if config.get("test_every"):
+            test_writer = summaries.create_writer(run_dir / TEST_FOLDER)
+            callbacks.append(TestCurve(built, _test_data(config), test_writer, config["test_every"]))
         # Last, so a saved state comes after every summary of its epoch but the
         # pictures, which the painter writes while the next epoch trains.
         callbacks.append(resume.TrainingState(run_dir, interrupt, monitor, best=(state or {}).get("best")))
@@ -362,7 +382,7 @@ def _fit(built, run_dir, state, config, train_data, validation_data, verbose):
             )
         finally:
             painter.close()  # the last epoch's pictures, before their writer closes
-            for writer in (train_writer, validation_writer):
+            for writer in (train_writer, validation_writer, test_writer):
                 if writer is not None:
                     writer.close()
     if interrupt.raised and interrupt.reason != "interrupted":

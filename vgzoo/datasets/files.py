@@ -14,6 +14,7 @@ Importing this module does not import TensorFlow; only the download step does.
 """
 import hashlib
 import os
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,27 +46,22 @@ DATASET_METADATA = {
 }
 DATASET_NAMES = tuple(DATASET_METADATA)
 
-# Published checksums, keyed by the file's name in its canonical layout.
-# Sources: torchvision datasets/mnist.py and cifar.py (md5 of the official
-# files); keras src/datasets/{mnist,cifar10,cifar100}.py (sha256 `file_hash`);
-# the md5 of the decompressed MNIST IDX files as listed by many public
-# download scripts (and matched here against the t10k files);
-# the t10k sha256 values from the project's shared/data/README.md.
+# MNIST's IDX files are checked by the sha256 of their decompressed payload, so
+# the official archives, recompressed ones and uncompressed IDX files (as
+# torchvision's MNIST/raw/ keeps them) are all accepted: gzip bytes depend on
+# the compressor, the payload does not. Values from shared/data/README.md,
+# matched against the official t10k archives.
+MNIST_PAYLOAD_SHA256 = {
+    "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+    "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+    "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+    "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+}
+
+# Other files' published checksums, keyed by the file's name in its canonical
+# layout. Sources: torchvision datasets/cifar.py (md5 of the official files);
+# keras src/datasets/{mnist,cifar10,cifar100}.py (sha256 `file_hash`).
 CHECKSUMS = {
-    "train-images-idx3-ubyte.gz": {"md5": "f68b3c2dcbeaaa9fbdd348bbdeb94873"},
-    "train-labels-idx1-ubyte.gz": {"md5": "d53e105ee54ea40749a09fcbcd1e9432"},
-    "t10k-images-idx3-ubyte.gz": {
-        "md5": "9fb629c4189551a2d022fa330f9573f3",
-        "sha256": "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
-    },
-    "t10k-labels-idx1-ubyte.gz": {
-        "md5": "ec29112dd5afa0611ce80d1b7f02629c",
-        "sha256": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
-    },
-    "train-images-idx3-ubyte": {"md5": "6bbc9ace898e44ae57da46a324031adb"},
-    "train-labels-idx1-ubyte": {"md5": "a25bea736e30d166cdddb491f175f624"},
-    "t10k-images-idx3-ubyte": {"md5": "2646ac647ad5339dbf082846283269ea"},
-    "t10k-labels-idx1-ubyte": {"md5": "27ae3e4e09519cfbb04c329615203637"},
     "mnist.npz": {"sha256": "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"},
     "cifar-10-python.tar.gz": {
         "md5": "c58f30108f718f92721af3b95e74349a",
@@ -136,23 +132,41 @@ def file_digest(path, algorithm):
     return digest.hexdigest()
 
 
+def payload_digest(path):
+    """sha256 of a file's content, decompressed first when it is gzipped."""
+    digest = hashlib.sha256()
+    with readers.open_maybe_gzip(path) as handle:
+        for chunk in iter(lambda: handle.read(_HASH_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _expected_digest(key):
+    """(what is hashed, algorithm, expected hex digest, digest function) for `key`."""
+    if key in MNIST_PAYLOAD_SHA256:
+        return "decompressed IDX payload", "sha256", MNIST_PAYLOAD_SHA256[key], payload_digest
+    known = CHECKSUMS[key]
+    algorithm = "sha256" if "sha256" in known else "md5"
+    return "file", algorithm, known[algorithm], lambda path: file_digest(path, algorithm)
+
+
 def verify_file(path, key):
     """Raise VgzooError unless `path` matches the published checksum for `key`."""
     path = Path(path)
-    known = CHECKSUMS[key]
-    algorithm = "sha256" if "sha256" in known else "md5"
+    what, algorithm, expected, digest_of = _expected_digest(key)
     try:
         stat = path.stat()
         seen = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
         if seen in _verified:
             return
-        actual = file_digest(path, algorithm)
-    except OSError as exc:
-        raise VgzooError(f"could not read {path}: {exc.strerror}; check that it is "
-                         "a readable file.") from exc
-    if actual != known[algorithm]:
+        actual = digest_of(path)
+    except (OSError, EOFError, zlib.error) as exc:
+        reason = getattr(exc, "strerror", None) or " ".join(str(exc).split()) or type(exc).__name__
+        raise VgzooError(f"could not read {path}: {reason}; the file is damaged or unreadable: "
+                         "delete it and download it again.") from exc
+    if actual != expected:
         raise VgzooError(
-            f"checksum mismatch for {path}: expected {algorithm} {known[algorithm]}, "
+            f"checksum mismatch for {path}: expected {algorithm} {expected} of the {what}, "
             f"got {actual}. The file is damaged or not the official release; "
             "delete it and download it again."
         )
@@ -176,7 +190,7 @@ def _locate_mnist(folder, split):
     for base in (folder / "mnist", folder):
         found = [_first_existing([base / f"{n}.gz", base / n]) for n in names]
         if all(found):
-            return Located("idx", tuple((p, p.name) for p in found), base)
+            return Located("idx", tuple((p, n) for p, n in zip(found, names)), base)
         if any(found):
             missing = [base / f"{n}.gz" for n, path in zip(names, found) if path is None]
             raise _incomplete(base, missing)

@@ -32,6 +32,9 @@ class DatasetInfo:
     train_size: int
     val_size: int
     source_split: str
+    # Per-channel statistics on [0, 1] that inputs were standardised with.
+    mean: tuple = None
+    std: tuple = None
 
 
 def make_datasets(name=None, *, data=None, batch_size=128, source_split="train",
@@ -65,8 +68,16 @@ def make_datasets(name=None, *, data=None, batch_size=128, source_split="train",
         name=label, input_shape=tuple(int(d) for d in x.shape[1:]),
         num_classes=num_classes, train_size=train_size, val_size=val_size,
         source_split=source_split if data is None else USER_DATA_NAME,
+        mean=tuple(float(v) for v in mean), std=tuple(float(v) for v in std),
     )
     return train_ds, val_ds, info
+
+
+def make_test_dataset(name, mean, std, batch_size=500):
+    """The test split of `name`, standardised with the training statistics given."""
+    x, y = load_arrays(name, "test")
+    return _pipeline(x, y, 1 / 255, np.asarray(mean, np.float32), np.asarray(std, np.float32),
+                     batch_size)
 
 
 def _source(name, data, source_split):

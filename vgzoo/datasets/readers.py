@@ -84,7 +84,7 @@ def _reading(path):
         ) from exc
 
 
-def _open_maybe_gzip(path):
+def open_maybe_gzip(path):
     # Sniff the magic bytes rather than trust the extension: people gunzip
     # files and keep the name, or download them already decompressed.
     with open(path, "rb") as handle:
@@ -95,7 +95,7 @@ def _open_maybe_gzip(path):
 def read_idx(path):
     """An IDX file of unsigned bytes (MNIST), gzipped or raw, as an array."""
     path = Path(path)
-    with _reading(path), _open_maybe_gzip(path) as handle:
+    with _reading(path), open_maybe_gzip(path) as handle:
         data = handle.read()
         if len(data) < 4 or data[:2] != b"\x00\x00":
             raise ValueError("not an IDX file (bad magic number)")
