@@ -49,11 +49,11 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import vgzoo  # noqa: E402
-from vgzoo.datasets.sequences import generate  # noqa: E402
+from vgzoo.data.sequences import generate  # noqa: E402
 from vgzoo.observe import summaries  # noqa: E402
 from vgzoo.observe.painter import Painter  # noqa: E402
 from vgzoo.observe.step import ObservedModel  # noqa: E402
-from vgzoo.training import observer_callbacks, train  # noqa: E402
+from vgzoo.training.loop import observer_callbacks, train  # noqa: E402
 
 DEFAULT_HIST_EVERY = inspect.signature(train).parameters["hist_every"].default
 CONFIGS = ("plain", "vgzoo", "vgzoo-every", "keras-tb")

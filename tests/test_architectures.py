@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import vgzoo
-from vgzoo import registry
+from vgzoo.architectures import registry
 
 # He et al. 2016, Table 6 (CIFAR-10): parameters of ResNet-20/32/44/56/110.
 PAPER_RESNET_PARAMETERS = {20: 0.27e6, 32: 0.46e6, 44: 0.66e6, 56: 0.85e6, 110: 1.7e6}

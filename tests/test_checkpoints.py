@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 
 import vgzoo
-import vgzoo.datasets
-from vgzoo import checkpoints, cli, publish
+import vgzoo.data
+from vgzoo.cli import commands as cli
+from vgzoo.pretrained import manifest, publish
+from vgzoo.storage import file_digest
 
 TINY = dict(dataset="adding", seq_len=20, width=8, epochs=2, steps_per_epoch=5, batch_size=16,
             optimizer="adam", hist_every=5, verbose=0)
@@ -29,13 +31,13 @@ def models(published_run, tmp_path, monkeypatch):
     """A private copy of the published models folder, set as $VGZOO_MODELS_DIR."""
     folder = tmp_path / "models"
     shutil.copytree(published_run[2], folder)
-    monkeypatch.setenv(checkpoints.MODELS_DIR_ENV, str(folder))
+    monkeypatch.setenv(manifest.MODELS_DIR_ENV, str(folder))
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))  # an empty download cache
     return folder
 
 
 def _manifest_entry(folder):
-    (entry,) = checkpoints.read_manifest(folder)
+    (entry,) = manifest.read_manifest(folder)
     return entry
 
 
@@ -44,7 +46,7 @@ def test_a_published_run_loads_with_its_trained_weights_and_metric(published_run
     assert _manifest_entry(models) == entry
     weights = models / "rnn-adding-T20.weights.h5"
     assert entry["file"] == weights.name and entry["size"] == weights.stat().st_size
-    assert entry["sha256"] == checkpoints.sha256_of(weights) and entry["published"] is True
+    assert entry["sha256"] == file_digest(weights) and entry["published"] is True
     assert entry["knobs"]["width"] == 8 and entry["input_shape"] == [20, 2]
     assert entry["trained_from"] == "best.weights.h5"
     assert {"tensorflow", "keras"} == set(entry["versions"])
@@ -72,9 +74,9 @@ def test_a_published_run_loads_with_its_trained_weights_and_metric(published_run
 
 
 def test_verify_fails_when_a_metric_drifts(models, capsys):
-    entries = checkpoints.read_manifest(models)
+    entries = manifest.read_manifest(models)
     entries[0]["metrics"]["test_loss"] += 10 * entries[0]["tolerance"]
-    checkpoints.write_manifest(entries, models)
+    manifest.write_manifest(entries, models)
     (row,) = publish.verify()
     assert row["ok"] is False
     assert cli.main(["verify"]) == 1
@@ -93,9 +95,9 @@ def test_a_tampered_file_is_refused(models):
 
 
 def test_a_wrong_hash_in_the_manifest_is_refused(models, capsys):
-    entries = checkpoints.read_manifest(models)
+    entries = manifest.read_manifest(models)
     entries[0]["sha256"] = "0" * 64
-    checkpoints.write_manifest(entries, models)
+    manifest.write_manifest(entries, models)
     with pytest.raises(vgzoo.VgzooError, match="the manifest expects 0{64}. Delete it"):
         vgzoo.load("rnn", dataset="adding")
     assert cli.main(["verify"]) == 2
@@ -116,15 +118,15 @@ def test_a_missing_file_is_fetched_into_the_keras_cache_by_its_url(models, tmp_p
     release = tmp_path / "release"
     release.mkdir()
     (models / "rnn-adding-T20.weights.h5").rename(release / "rnn-adding-T20.weights.h5")
-    entries = checkpoints.read_manifest(models)
+    entries = manifest.read_manifest(models)
     entries[0]["url"] = (release / "rnn-adding-T20.weights.h5").as_uri()
-    checkpoints.write_manifest(entries, models)
+    manifest.write_manifest(entries, models)
     model = vgzoo.load("rnn", dataset="adding")
     assert (tmp_path / "keras" / "vgzoo" / "rnn-adding-T20.weights.h5").is_file()
     assert model.count_params() > 0
 
     entries[0]["url"] = (tmp_path / "nowhere.weights.h5").as_uri()
-    checkpoints.write_manifest(entries, models)
+    manifest.write_manifest(entries, models)
     shutil.rmtree(tmp_path / "keras")
     with pytest.raises(vgzoo.VgzooError, match=rf"could not download the checkpoint file "
                        rf"rnn-adding-T20.weights.h5 from file://.*: put the file in {models}"):
@@ -143,9 +145,9 @@ def test_no_published_checkpoint_lists_the_available_ones(models):
     with pytest.raises(vgzoo.VgzooError, match=r"no published checkpoint for lstm on adding: the "
                        r"manifest has no entry for it\. Published: rnn on adding T=20"):
         vgzoo.load("lstm", dataset="adding")
-    entries = checkpoints.read_manifest(models)
+    entries = manifest.read_manifest(models)
     entries[0]["published"] = False
-    checkpoints.write_manifest(entries, models)
+    manifest.write_manifest(entries, models)
     with pytest.raises(vgzoo.VgzooError, match="its entry is unpublished.*Published: none yet"):
         vgzoo.load("rnn", dataset="adding")
     untrained = vgzoo.load("rnn", dataset="adding", pretrained=False)
@@ -170,7 +172,7 @@ def test_image_checkpoints_are_measured_on_the_test_split_with_their_training_st
     entry = {"model": "mlp10", "dataset": "mnist", "normalization": {"mean": [0.13], "std": [0.31]}}
     model = vgzoo.create_model("mlp10", (28, 28, 1), 10, width=8)
     measured = publish.evaluate(model, entry)
-    images, labels = vgzoo.datasets.load_arrays("mnist", "test")
+    images, labels = vgzoo.data.load_arrays("mnist", "test")
     probabilities = model.predict((images / 255 - 0.13) / 0.31, batch_size=1000, verbose=0)
     assert measured["test_accuracy"] == pytest.approx(np.mean(probabilities.argmax(1) == labels), abs=1e-4)
     expected_loss = -np.mean(np.log(probabilities[np.arange(len(labels)), labels]))
@@ -178,14 +180,14 @@ def test_image_checkpoints_are_measured_on_the_test_split_with_their_training_st
 
 
 # The repository's own manifest: valid, policy-abiding, and its checkpoints reproduce.
-REPO_ENTRIES = checkpoints.read_manifest(checkpoints.Path(cli.__file__).parent.parent / "models")
+REPO_ENTRIES = manifest.read_manifest(manifest.Path(cli.__file__).parent.parent / "models")
 
 
 def test_the_repo_manifest_is_complete_and_keeps_the_policy():
     assert REPO_ENTRIES, "models/manifest.json lists the checkpoints"
     parser = cli.build_parser()
     for entry in REPO_ENTRIES:
-        assert entry["file"] == checkpoints.file_name(
+        assert entry["file"] == manifest.file_name(
             entry["model"], entry["dataset"], entry["dataset_options"].get("seq_len"))
         args = parser.parse_args(shlex.split(entry["command"])[1:])
         assert (args.command, args.model, args.dataset) == ("train", entry["model"], entry["dataset"])
@@ -198,19 +200,19 @@ def test_the_repo_manifest_is_complete_and_keeps_the_policy():
 
 
 def test_verify_passes_on_the_repo_manifest(monkeypatch, capsys):
-    monkeypatch.delenv(checkpoints.MODELS_DIR_ENV, raising=False)
+    monkeypatch.delenv(manifest.MODELS_DIR_ENV, raising=False)
     assert cli.main(["verify"]) == 0
     out = capsys.readouterr().out
-    if not checkpoints.published(REPO_ENTRIES):
+    if not manifest.published(REPO_ENTRIES):
         assert "no published checkpoints" in out and "nothing to verify" in out
 
 
 @pytest.mark.parametrize(
-    "entry", checkpoints.published(REPO_ENTRIES) or [pytest.param(None, marks=pytest.mark.skip(
+    "entry", manifest.published(REPO_ENTRIES) or [pytest.param(None, marks=pytest.mark.skip(
         reason="no checkpoint is published in models/ yet"))],
     ids=lambda entry: entry and entry["file"])
 def test_each_published_checkpoint_reproduces_its_manifest_metrics(entry, monkeypatch):
-    monkeypatch.delenv(checkpoints.MODELS_DIR_ENV, raising=False)
+    monkeypatch.delenv(manifest.MODELS_DIR_ENV, raising=False)
     seq_len = entry["dataset_options"].get("seq_len")
     model = vgzoo.load(entry["model"], dataset=entry["dataset"], seq_len=seq_len)
     measured = publish.evaluate(model, entry)

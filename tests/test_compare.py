@@ -8,8 +8,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tensorboard.util import tensor_util
 
 import vgzoo
-from vgzoo import cli
-from vgzoo.compare import compare
+from vgzoo.cli import commands as cli
+from vgzoo.analysis.compare import compare
 
 TINY_SEQUENCE = dict(dataset="adding", seq_len=20, width=8, epochs=2, steps_per_epoch=5,
                      batch_size=16, optimizer="adam", hist_every=2, verbose=0)
@@ -110,7 +110,8 @@ def test_bad_comparisons_are_one_line_errors(tmp_path, capsys):
 
 
 def test_runs_of_one_model_are_told_apart_by_the_knobs_they_changed(tmp_path):
-    from vgzoo import report, runs
+    from vgzoo.analysis import report
+    from vgzoo.training import runs
 
     folders = []
     for folder, knobs in (("a", {"chrono": False}), ("b", {"chrono": True}), ("c", {"chrono": True})):

@@ -1,4 +1,4 @@
-"""Tests for vgzoo.datasets: readers on real-format fixtures, file location and
+"""Tests for vgzoo.data: readers on real-format fixtures, file location and
 checksums, and the tf.data pipelines. No test touches the network: the
 `offline` fixture sets VGZOO_OFFLINE=1 and makes any download attempt fail.
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vgzoo.datasets import files, readers
+from vgzoo.data import files, readers
 from vgzoo.errors import VgzooError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -108,7 +108,7 @@ def write_cifar_archive(root, name):
 
 # ----------------------------------------------------------------- imports
 def test_importing_datasets_does_not_import_tensorflow():
-    code = ("import sys, vgzoo.datasets, vgzoo.datasets.files, vgzoo.datasets.readers; "
+    code = ("import sys, vgzoo.data, vgzoo.data.files, vgzoo.data.readers; "
             "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules")
     path = os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])
     env = dict(os.environ, PYTHONPATH=path)
@@ -116,11 +116,11 @@ def test_importing_datasets_does_not_import_tensorflow():
 
 
 def test_metadata():
-    from vgzoo import datasets
+    from vgzoo import data
 
-    assert datasets.DATASET_NAMES == ("mnist", "cifar10", "cifar100")
-    assert datasets.DATASET_METADATA["cifar100"]["num_classes"] == 100
-    assert datasets.DATASET_METADATA["mnist"]["input_shape"] == (28, 28, 1)
+    assert data.DATASET_NAMES == ("mnist", "cifar10", "cifar100")
+    assert data.DATASET_METADATA["cifar100"]["num_classes"] == 100
+    assert data.DATASET_METADATA["mnist"]["input_shape"] == (28, 28, 1)
 
 
 # ------------------------------------------------------------ real MNIST
@@ -133,15 +133,54 @@ def test_real_mnist_test_split(offline, monkeypatch):
     assert set(y.tolist()) == set(range(10))
     for name in MNIST_TEST_FILES:
         path = REAL_DATA / "mnist" / name
-        files.verify_file(path, name)
-        assert files.file_digest(path, "sha256") == files.CHECKSUMS[name]["sha256"]
+        payload = name.removesuffix(".gz")
+        files.verify_file(path, payload)
+        assert files.payload_digest(path) == files.MNIST_PAYLOAD_SHA256[payload]
+    # The t10k archives are the official ones, byte for byte (shared/data/README.md).
+    assert files.file_digest(REAL_DATA / "mnist" / MNIST_TEST_FILES[0]) == (
+        "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6")
+
+
+needs_whole_mnist = pytest.mark.skipif(
+    REAL_DATA is None or not (REAL_DATA / "mnist" / "train-images-idx3-ubyte.gz").is_file(),
+    reason="the MNIST training split is not in $VGZOO_DATA_DIR or ../shared/data/mnist",
+)
+
+
+@needs_whole_mnist
+def test_recompressed_training_archives_are_accepted_by_their_payload(offline, monkeypatch):
+    monkeypatch.setenv(files.DATA_DIR_ENV, str(REAL_DATA))
+    labels_archive = REAL_DATA / "mnist" / "train-labels-idx1-ubyte.gz"
+    # Not the official archive's bytes (md5 d53e105e...), yet the same payload.
+    assert hashlib.md5(labels_archive.read_bytes()).hexdigest() != "d53e105ee54ea40749a09fcbcd1e9432"
+    x, y = files.load_arrays("mnist", "train")
+    assert x.shape == (60000, 28, 28, 1) and y.shape == (60000,)
+    assert np.bincount(y).tolist() == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+
+
+@needs_whole_mnist
+def test_default_split_trains_on_54000_and_validates_on_the_last_6000(offline, monkeypatch):
+    from vgzoo.data import make_datasets
+
+    monkeypatch.setenv(files.DATA_DIR_ENV, str(REAL_DATA))
+    _, val_ds, info = make_datasets("mnist", batch_size=1000)
+    assert (info.train_size, info.val_size, info.source_split) == (54000, 6000, "train")
+    _, y = files.load_arrays("mnist", "train")
+    np.testing.assert_array_equal(np.concatenate([b[1].numpy() for b in val_ds]), y[54000:])
+    assert abs(info.mean[0] - 0.1307) < 2e-3 and abs(info.std[0] - 0.3081) < 2e-3
+
+
+def _copy_test_payloads(folder, transform):
+    """The t10k payloads written into `folder` by `transform(name, payload bytes)`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in MNIST_TEST_FILES:
+        with gzip.open(REAL_DATA / "mnist" / name) as packed:
+            transform(folder, name.removesuffix(".gz"), packed.read())
 
 
 @needs_real_mnist
 def test_raw_idx_files_at_top_level_match_the_gzipped_ones(data_dir, monkeypatch):
-    for name in MNIST_TEST_FILES:
-        with gzip.open(REAL_DATA / "mnist" / name) as packed:
-            (data_dir / name.removesuffix(".gz")).write_bytes(packed.read())
+    _copy_test_payloads(data_dir, lambda folder, name, payload: (folder / name).write_bytes(payload))
     x_raw, y_raw = files.load_arrays("mnist", "test")
     monkeypatch.setenv(files.DATA_DIR_ENV, str(REAL_DATA))
     x_gz, y_gz = files.load_arrays("mnist", "test")
@@ -150,7 +189,50 @@ def test_raw_idx_files_at_top_level_match_the_gzipped_ones(data_dir, monkeypatch
 
 
 @needs_real_mnist
-def test_flipped_byte_is_refused_by_checksum(data_dir):
+def test_torchvision_raw_folder_and_a_recompressed_archive_are_accepted(data_dir):
+    def recompress(folder, name, payload):
+        (folder / f"{name}.gz").write_bytes(gzip.compress(payload, compresslevel=1, mtime=0))
+
+    _copy_test_payloads(data_dir / "mnist", recompress)
+    x, y = files.load_arrays("mnist", "test")
+    assert x.shape == (10000, 28, 28, 1) and y.shape == (10000,)
+
+
+@needs_real_mnist
+def test_smoke_path_works_where_only_the_t10k_files_exist(data_dir):
+    from vgzoo.data import make_datasets
+
+    (data_dir / "mnist").mkdir()
+    for name in MNIST_TEST_FILES:
+        shutil.copyfile(REAL_DATA / "mnist" / name, data_dir / "mnist" / name)
+    with pytest.warns(UserWarning, match="never present it as a pretrained"):
+        _, _, info = make_datasets("mnist", source_split="test", limit=500)
+    assert (info.train_size, info.val_size) == (450, 50)
+    with pytest.raises(VgzooError, match="mnist train split not found"):
+        make_datasets("mnist")
+
+
+@needs_real_mnist
+def test_a_damaged_payload_is_refused_by_checksum(data_dir):
+    def damage_labels(folder, name, payload):
+        raw = bytearray(payload)
+        if "labels" in name:
+            raw[100] ^= 0xFF
+        (folder / f"{name}.gz").write_bytes(gzip.compress(bytes(raw), mtime=0))
+
+    _copy_test_payloads(data_dir / "mnist", damage_labels)
+    damaged = data_dir / "mnist" / "t10k-labels-idx1-ubyte.gz"
+    with pytest.raises(VgzooError, match="checksum mismatch") as caught:
+        files.load_arrays("mnist", "test")
+    message = str(caught.value)
+    assert str(damaged) in message and "download it again" in message
+    assert files.MNIST_PAYLOAD_SHA256["t10k-labels-idx1-ubyte"] in message
+    assert files.payload_digest(damaged) in message and "decompressed IDX payload" in message
+    assert "\n" not in message
+
+
+@needs_real_mnist
+def test_a_damaged_archive_is_a_one_line_error_naming_it(data_dir):
     (data_dir / "mnist").mkdir()
     for name in MNIST_TEST_FILES:
         shutil.copyfile(REAL_DATA / "mnist" / name, data_dir / "mnist" / name)
@@ -158,13 +240,10 @@ def test_flipped_byte_is_refused_by_checksum(data_dir):
     raw = bytearray(damaged.read_bytes())
     raw[100] ^= 0xFF
     damaged.write_bytes(bytes(raw))
-    with pytest.raises(VgzooError, match="checksum mismatch") as caught:
+    with pytest.raises(VgzooError, match="damaged") as caught:
         files.load_arrays("mnist", "test")
     message = str(caught.value)
-    assert str(damaged) in message and "download it again" in message
-    assert files.CHECKSUMS["t10k-labels-idx1-ubyte.gz"]["sha256"] in message
-    assert hashlib.sha256(bytes(raw)).hexdigest() in message
-    assert "\n" not in message
+    assert str(damaged) in message and "download it again" in message and "\n" not in message
 
 
 # ----------------------------------------------------------- CIFAR readers
@@ -318,7 +397,7 @@ def test_downloaded_keras_arrays_are_normalised(offline, monkeypatch):
 # ---------------------------------------------------------------- pipelines
 @needs_real_mnist
 def test_make_datasets_on_mnist_test_split(offline, monkeypatch):
-    from vgzoo.datasets import make_datasets
+    from vgzoo.data import make_datasets
 
     monkeypatch.setenv(files.DATA_DIR_ENV, str(REAL_DATA))
     with pytest.warns(UserWarning, match="never present it as a pretrained"):
@@ -345,7 +424,7 @@ def _random_cifar(count=64, seed=1):
 
 
 def test_augmentation_on_user_arrays():
-    from vgzoo.datasets import make_datasets
+    from vgzoo.data import make_datasets
 
     data = _random_cifar()
     plain, _, _ = make_datasets(data=data, batch_size=16, validation_split=0.25)
@@ -363,7 +442,7 @@ def test_augmentation_on_user_arrays():
 
 
 def test_cifar_is_augmented_by_default(monkeypatch):
-    from vgzoo.datasets import images
+    from vgzoo.data import images
 
     monkeypatch.setattr(images, "load_arrays", lambda name, split: _random_cifar())
     default, _, info = images.make_datasets("cifar10", batch_size=8)
@@ -373,7 +452,7 @@ def test_cifar_is_augmented_by_default(monkeypatch):
 
 
 def test_grayscale_floats_get_a_channel_and_no_validation():
-    from vgzoo.datasets import make_datasets
+    from vgzoo.data import make_datasets
 
     x = np.random.default_rng(0).random((20, 8, 8)).astype(np.float64)
     train_ds, val_ds, info = make_datasets(data=(x, np.arange(20) % 3), validation_split=0)
@@ -396,7 +475,7 @@ GOOD_Y = np.arange(10)
     ((GOOD_X,), "pair"),
 ])
 def test_bad_user_arrays(data, match):
-    from vgzoo.datasets import make_datasets
+    from vgzoo.data import make_datasets
 
     with pytest.raises(VgzooError, match=match):
         make_datasets(data=data)
@@ -412,14 +491,14 @@ def test_bad_user_arrays(data, match):
     ({"limit": 3}, "raise limit"),
 ])
 def test_bad_arguments(kwargs, match):
-    from vgzoo.datasets import make_datasets
+    from vgzoo.data import make_datasets
 
     with pytest.raises(VgzooError, match=match):
         make_datasets(data=(GOOD_X, GOOD_Y), **kwargs)
 
 
 def test_bad_names(offline):
-    from vgzoo.datasets import make_datasets
+    from vgzoo.data import make_datasets
 
     with pytest.raises(VgzooError, match="unknown dataset 'mnits'. Did you mean 'mnist'"):
         make_datasets("mnits")

@@ -1,14 +1,14 @@
 """The offline demo measures gradient flow at initialisation and writes it to TensorBoard."""
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from vgzoo import demo
+from vgzoo.demos import initial
 
-SIGMOID_MLP_PAIR = tuple(row for row in demo.DEMO_MODELS if row[0] in ("mlp20-sigmoid", "resmlp20-sigmoid"))
+SIGMOID_MLP_PAIR = tuple(row for row in initial.DEMO_MODELS if row[0] in ("mlp20-sigmoid", "resmlp20-sigmoid"))
 
 
 def test_sigmoid_mlp_vanishes_and_its_residual_partner_does_not(tmp_path):
     printed = []
-    rows = demo.run_demo(logdir=tmp_path, batch_size=32, models=SIGMOID_MLP_PAIR, print_fn=printed.append)
+    rows = initial.run_demo(logdir=tmp_path, batch_size=32, models=SIGMOID_MLP_PAIR, print_fn=printed.append)
     plain, residual = rows
     assert plain["first_layer"] == residual["first_layer"] == "stem_dense"
     assert plain["last_layer"] == residual["last_layer"] == "predictions"
@@ -26,7 +26,7 @@ def test_sigmoid_mlp_vanishes_and_its_residual_partner_does_not(tmp_path):
 
 
 def test_the_demo_covers_the_pairs_the_readme_promises():
-    labels = [label for label, _, _ in demo.DEMO_MODELS]
+    labels = [label for label, _, _ in initial.DEMO_MODELS]
     assert labels[:6] == [
         "plain56", "resnet56", "mlp20-sigmoid", "resmlp20-sigmoid", "mlp20-sigmoid-bn", "resmlp20-sigmoid-bn",
     ]

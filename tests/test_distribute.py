@@ -8,13 +8,13 @@ import numpy as np
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import vgzoo
-from vgzoo.observe.events import scalar_series
+from vgzoo.analysis.events import scalar_series
 
 # Logical CPU devices must be set before TensorFlow starts: a process per run.
 RUN = """
 import json, sys
 import numpy as np, tensorflow as tf, vgzoo
-from vgzoo.distribute import split_cpu
+from vgzoo.training.distribute import split_cpu
 if sys.argv[2] == "mirrored":
     split_cpu(2)  # before the data set below starts TensorFlow
 random = np.random.default_rng(0)

@@ -1,7 +1,8 @@
 """A run's event files: written without a sync per step, cut back cleanly for a resumed run."""
 import tensorflow as tf
 
-from vgzoo.observe import events, summaries
+from vgzoo.analysis import events
+from vgzoo.observe import summaries
 
 
 def _written_steps(folder, tag):

@@ -8,7 +8,7 @@ import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import vgzoo
-from vgzoo.observe.explosion import TrainingDiverged
+from vgzoo.errors import TrainingDiverged
 
 
 def test_exploding_run_stops_with_the_layer_and_the_step(tmp_path):

@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 import vgzoo
-from vgzoo.cli import main
+from vgzoo.cli.commands import main
 from vgzoo.observe import activations, selection
 from vgzoo.observe.step import ObservedModel
 
@@ -117,7 +117,7 @@ def test_log_layers_filters_histograms_but_not_scalars(filtered_run):
 
 
 def test_plot_gradient_flow_writes_a_png_of_every_layer(filtered_run, tmp_path):
-    from vgzoo.observe.readback import read_gradient_norms
+    from vgzoo.analysis.flow import read_gradient_norms
 
     layers, steps, rows = read_gradient_norms(filtered_run.run_dir)
     assert layers[0] == "stem_dense" and layers[-1] == "predictions" and len(layers) == 10

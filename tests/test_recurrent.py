@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 import vgzoo
-from vgzoo import registry
+from vgzoo.architectures import registry
 from vgzoo.architectures import recurrent
-from vgzoo.datasets import sequences
+from vgzoo.architectures.catalog import SEQUENCE_DEFAULTS
+from vgzoo.data import sequences
 
 SEQUENCE_MODELS = [name for name in registry.list_models() if registry.get_spec(name).family == "sequence"]
 # (input_shape, num_classes, head) of each task, short enough to stay quick.
@@ -116,7 +117,8 @@ def test_cells_differ_in_size_at_equal_width():
         (lambda: vgzoo.create_model("gru", (20, 2), 10, head="vale"), "Did you mean 'value'"),
         (lambda: vgzoo.create_model("lstm", (28, 28, 1), 10), "(timesteps, channels)"),
         (lambda: vgzoo.create_model("lstm", (20, 2), 1), "num_classes must be an integer >= 2"),
-        (lambda: recurrent.sequence_model((20, 2), 10, cell="gru", chrono=True), "chrono"),
+        (lambda: recurrent.sequence_model((20, 2), 10, **dict(SEQUENCE_DEFAULTS, cell="gru", chrono=True)),
+         "chrono"),
     ],
 )
 def test_bad_knobs_are_one_line_errors(call, message):

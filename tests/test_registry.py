@@ -5,7 +5,7 @@ import sys
 import pytest
 
 import vgzoo
-from vgzoo import registry
+from vgzoo.architectures import factory, registry
 
 PAPER_DEPTHS = (20, 32, 44, 56, 110)
 
@@ -52,8 +52,8 @@ def test_pairs_list_each_pair_once():
         (lambda: registry.get_spec("resnet56").resolve({"width": 8}), "knob 'width' for resnet56"),
         (lambda: registry.get_spec("mlp20").resolve({"depth": 0}), "positive integer"),
         (lambda: registry.get_spec("mlp20").resolve({"batch_norm": "maybe"}), "true or false"),
-        (lambda: registry.create_model("mlp10", input_shape=(28, 28)), "input_shape"),
-        (lambda: registry.create_model("mlp10", num_classes=1), "num_classes"),
+        (lambda: factory.create_model("mlp10", input_shape=(28, 28)), "input_shape"),
+        (lambda: factory.create_model("mlp10", num_classes=1), "num_classes"),
     ],
 )
 def test_bad_names_and_knobs_are_one_line_errors(call, message):

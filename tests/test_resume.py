@@ -123,8 +123,8 @@ def test_two_runs_started_together_never_share_a_folder(mnist_data_dir, tmp_path
 SAVE_LOOP = """
 import sys, itertools, json
 import keras, numpy as np
-from vgzoo.resume import atomic_save_weights
-from vgzoo.runs import atomic_write_text
+from vgzoo.training.resume import atomic_save_weights
+from vgzoo.training.runs import atomic_write_text
 model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(512), keras.layers.Dense(512)])
 print("ready", flush=True)
 for i in itertools.count():

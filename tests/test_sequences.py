@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import vgzoo
-from vgzoo.datasets import sequences
+from vgzoo.data import sequences
 
 
 def test_adding_targets_are_the_sum_of_the_two_marked_values():
@@ -130,7 +130,7 @@ def test_mnist_sequences_read_pixels_in_order_and_permuted(mnist_data_dir):
     assert x.shape == (10000, 784, 1) and x.dtype == np.float32
     assert x.min() == 0 and x.max() == 1
     assert y.shape == (10000,) and set(np.unique(y)) == set(range(10))
-    images, labels = vgzoo.datasets.load_arrays("mnist", "test")
+    images, labels = vgzoo.data.load_arrays("mnist", "test")
     np.testing.assert_array_equal(x[:5, :, 0], images[:5].reshape(5, 784) / np.float32(255))
     np.testing.assert_array_equal(y, labels)
     permutation = sequences.pmnist_permutation()

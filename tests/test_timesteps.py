@@ -6,10 +6,10 @@ import tensorflow as tf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import vgzoo
-from vgzoo import sequence_demo
-from vgzoo.datasets.sequences import generate
+from vgzoo.demos import sequences
+from vgzoo.data.sequences import generate
 from vgzoo.observe import timesteps
-from vgzoo.observe.events import read_scalars
+from vgzoo.analysis.events import read_scalars
 from vgzoo.observe.step import ObservedModel
 
 SEQ_LEN = 24
@@ -79,8 +79,8 @@ def test_a_sequence_run_writes_histogram_heatmap_and_reach(tmp_path):
 
 def test_the_sequence_demo_prints_a_row_per_model(tmp_path):
     printed = []
-    budget = sequence_demo.SequenceDemoBudget(seq_len=12, width=8, steps_per_epoch=3, epochs=2, hist_every=2)
-    rows = sequence_demo.run_sequence_demo(tmp_path, budget, cells=["rnn", "gru"], print_fn=printed.append)
+    budget = sequences.SequenceDemoBudget(seq_len=12, width=8, steps_per_epoch=3, epochs=2, hist_every=2)
+    rows = sequences.run_sequence_demo(tmp_path, budget, cells=["rnn", "gru"], print_fn=printed.append)
     assert [row["model"] for row in rows] == ["rnn", "gru"]
     for row in rows:
         assert row["parameters"] == vgzoo.create_model(row["model"], (12, 2), 1, head="value", width=8).count_params()

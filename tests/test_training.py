@@ -56,7 +56,7 @@ def test_a_short_run_writes_gradients_for_every_variable(mnist_data_dir, tmp_pat
     assert "config" in train_events.Tags()["tensors"]
 
     config = json.loads((run_dir / "config.json").read_text())
-    assert config["model"]["name"] == "resnet20" and config["seed"] == 0
+    assert config["model"]["name"] == "resnet20" and config["train"]["seed"] == 0
     assert config["dataset"]["train_size"] == 256 and config["dataset"]["val_size"] == 64
     assert {"tensorflow", "keras", "numpy"} <= set(config["versions"])
 

@@ -11,39 +11,29 @@ gradient flow you can watch in TensorBoard.
 Importing vgzoo does not import TensorFlow; building or training a model does.
 """
 from vgzoo.errors import VgzooError
-from vgzoo.registry import create_model, get_spec, list_models, pairs, partner_of
+from vgzoo.architectures import create_model, get_spec, list_models, load, pairs, partner_of
 
 __version__ = "0.1.0"
-
-
-def load(name, dataset=None, pretrained=True, **options):
-    """A registry model with its published weights for `dataset`.
-
-    See `vgzoo.checkpoints.load`; `vgzoo list --pretrained` lists them.
-    """
-    from vgzoo import checkpoints
-
-    return checkpoints.load(name, dataset, pretrained, **options)
 
 
 def train(model, **options):
     """Train a registered model (or a Keras model) with gradients recorded.
 
-    See `vgzoo.training.train` for the options.
+    See `vgzoo.training.loop.train` for the options.
     """
-    from vgzoo import training
+    from vgzoo.training import loop
 
-    return training.train(model, **options)
+    return loop.train(model, **options)
 
 
 def plot_gradient_flow(run_dir, path, max_lines=8):
     """Write a run's gradient norm per layer against depth as a PNG file.
 
-    See `vgzoo.observe.readback.plot_gradient_flow`.
+    See `vgzoo.analysis.flow.plot_gradient_flow`.
     """
-    from vgzoo.observe import readback
+    from vgzoo.analysis import flow
 
-    return readback.plot_gradient_flow(run_dir, path, max_lines=max_lines)
+    return flow.plot_gradient_flow(run_dir, path, max_lines=max_lines)
 
 
 __all__ = [

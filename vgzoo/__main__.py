@@ -1,5 +1,5 @@
 import sys
 
-from vgzoo.cli import main
+from vgzoo.cli.commands import main
 
 sys.exit(main())

@@ -9,6 +9,13 @@ class VgzooError(ValueError):
     """
 
 
+class TrainingDiverged(VgzooError):
+    """Good input that went bad: the loss or a gradient became NaN or infinite.
+
+    The command line exits with status 3 for it, apart from usage errors.
+    """
+
+
 def unknown_choice(kind, given, choices, where=""):
     """An error for a name that is not among `choices`, with a did-you-mean."""
     choices = sorted(choices)

@@ -4,7 +4,7 @@ Metadata only (no TensorFlow): a matched pair is the same builder with the
 `residual` flag flipped, so everything else (depth, width, initialiser, ...)
 is equal by construction.
 """
-from vgzoo.registry import ModelSpec, register
+from vgzoo.architectures.registry import ModelSpec, register
 
 CONVNET_DEPTHS = (20, 32, 44, 56, 110)
 MLP_DEPTHS = (10, 20, 50)

@@ -15,7 +15,7 @@ layers in the same order, without the additions.
 """
 import keras
 
-from vgzoo.architectures import knobs
+from vgzoo.architectures import layers
 from vgzoo.errors import VgzooError
 
 STAGE_FILTERS = (16, 32, 64)
@@ -52,41 +52,24 @@ def blocks_per_stage(depth):
     return (depth - 2) // 6
 
 
-def _conv(x, filters, stride, options, name):
-    return keras.layers.Conv2D(
-        filters,
-        3,
-        strides=stride,
-        padding="same",
-        use_bias=not options["batch_norm"],
-        kernel_initializer=knobs.initializer(options["initializer"]),
-        name=name,
-    )(x)
-
-
-def _norm_act(x, options, name):
-    x = knobs.normalize_or_identity(x, options["batch_norm"], f"{name}_bn")
-    return knobs.activation_layer(options["activation"], f"{name}_act")(x)
-
-
 def _block(x, filters, stride, options, name):
     shortcut = x
     if options["preactivation"]:
-        x = _norm_act(x, options, f"{name}_pre1")
-        x = _conv(x, filters, stride, options, f"{name}_conv1")
-        x = _norm_act(x, options, f"{name}_pre2")
-        x = _conv(x, filters, 1, options, f"{name}_conv2")
+        x = layers.norm_act(x, options, f"{name}_pre1")
+        x = layers.conv3x3(x, filters, stride, options, f"{name}_conv1")
+        x = layers.norm_act(x, options, f"{name}_pre2")
+        x = layers.conv3x3(x, filters, 1, options, f"{name}_conv2")
     else:
-        x = _conv(x, filters, stride, options, f"{name}_conv1")
-        x = _norm_act(x, options, f"{name}_1")
-        x = _conv(x, filters, 1, options, f"{name}_conv2")
-        x = knobs.normalize_or_identity(x, options["batch_norm"], f"{name}_2_bn")
+        x = layers.conv3x3(x, filters, stride, options, f"{name}_conv1")
+        x = layers.norm_act(x, options, f"{name}_1")
+        x = layers.conv3x3(x, filters, 1, options, f"{name}_conv2")
+        x = layers.normalize_or_identity(x, options["batch_norm"], f"{name}_2_bn")
     if options["residual"]:
         if stride != 1 or shortcut.shape[-1] != filters:
             shortcut = ZeroPadShortcut(filters, stride, name=f"{name}_shortcut")(shortcut)
         x = keras.layers.Add(name=f"{name}_add")([shortcut, x])
     if not options["preactivation"]:
-        x = knobs.activation_layer(options["activation"], f"{name}_out_act")(x)
+        x = layers.activation_layer(options["activation"], f"{name}_out_act")(x)
     return x
 
 
@@ -96,10 +79,10 @@ def convnet(
     *,
     depth,
     residual,
-    activation="relu",
-    initializer="he_normal",
-    batch_norm=True,
-    preactivation=False,
+    activation,
+    initializer,
+    batch_norm,
+    preactivation,
 ):
     """A 6n+2-layer CIFAR-style network; `residual` decides the matched pair."""
     n = blocks_per_stage(depth)
@@ -111,20 +94,20 @@ def convnet(
         preactivation=preactivation,
     )
     inputs = keras.Input(shape=input_shape, name="image")
-    x = _conv(inputs, STAGE_FILTERS[0], 1, options, "stem_conv")
+    x = layers.conv3x3(inputs, STAGE_FILTERS[0], 1, options, "stem_conv")
     if not preactivation:
-        x = _norm_act(x, options, "stem")
+        x = layers.norm_act(x, options, "stem")
     for stage, filters in enumerate(STAGE_FILTERS, start=1):
         for block in range(1, n + 1):
             stride = 2 if stage > 1 and block == 1 else 1
             x = _block(x, filters, stride, options, f"stage{stage}_block{block}")
     if preactivation:
-        x = _norm_act(x, options, "head")
+        x = layers.norm_act(x, options, "head")
     x = keras.layers.GlobalAveragePooling2D(name="head_pool")(x)
     outputs = keras.layers.Dense(
         num_classes,
         activation="softmax",
-        kernel_initializer=knobs.initializer(initializer),
+        kernel_initializer=layers.initializer(initializer),
         name="predictions",
     )(x)
     kind = "resnet" if residual else "plain"

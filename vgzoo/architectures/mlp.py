@@ -10,33 +10,19 @@ activation sits inside the branch, so the identity path stays clean.
 """
 import keras
 
-from vgzoo.architectures import knobs
+from vgzoo.architectures import layers
 from vgzoo.errors import VgzooError
-
-
-def _dense(x, width, options, name):
-    return keras.layers.Dense(
-        width,
-        use_bias=not options["batch_norm"],
-        kernel_initializer=knobs.initializer(options["initializer"]),
-        name=name,
-    )(x)
-
-
-def _norm_act(x, options, name):
-    x = knobs.normalize_or_identity(x, options["batch_norm"], f"{name}_bn")
-    return knobs.activation_layer(options["activation"], f"{name}_act")(x)
 
 
 def _block(x, width, options, name):
     if options["preactivation"]:
-        branch = _dense(_norm_act(x, options, f"{name}_pre"), width, options, f"{name}_dense")
+        branch = layers.dense(layers.norm_act(x, options, f"{name}_pre"), width, options, f"{name}_dense")
         return keras.layers.Add(name=f"{name}_add")([x, branch]) if options["residual"] else branch
-    branch = _dense(x, width, options, f"{name}_dense")
-    branch = knobs.normalize_or_identity(branch, options["batch_norm"], f"{name}_bn")
+    branch = layers.dense(x, width, options, f"{name}_dense")
+    branch = layers.normalize_or_identity(branch, options["batch_norm"], f"{name}_bn")
     if options["residual"]:
         branch = keras.layers.Add(name=f"{name}_add")([x, branch])
-    return knobs.activation_layer(options["activation"], f"{name}_out_act")(branch)
+    return layers.activation_layer(options["activation"], f"{name}_out_act")(branch)
 
 
 def mlp(
@@ -45,11 +31,11 @@ def mlp(
     *,
     depth,
     residual,
-    width=256,
-    activation="relu",
-    initializer="he_normal",
-    batch_norm=False,
-    preactivation=True,
+    width,
+    activation,
+    initializer,
+    batch_norm,
+    preactivation,
 ):
     """A `depth`-layer MLP on flattened inputs; `residual` decides the pair."""
     if depth < 3:
@@ -63,17 +49,17 @@ def mlp(
     )
     inputs = keras.Input(shape=input_shape, name="image")
     x = keras.layers.Flatten(name="flatten")(inputs)
-    x = _dense(x, width, options, "stem_dense")
+    x = layers.dense(x, width, options, "stem_dense")
     if not preactivation:
-        x = _norm_act(x, options, "stem")
+        x = layers.norm_act(x, options, "stem")
     for block in range(1, depth - 1):
         x = _block(x, width, options, f"block{block}")
     if preactivation:
-        x = _norm_act(x, options, "head")
+        x = layers.norm_act(x, options, "head")
     outputs = keras.layers.Dense(
         num_classes,
         activation="softmax",
-        kernel_initializer=knobs.initializer(initializer),
+        kernel_initializer=layers.initializer(initializer),
         name="predictions",
     )(x)
     kind = "resmlp" if residual else "mlp"

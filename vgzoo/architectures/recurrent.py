@@ -23,10 +23,11 @@ import random
 import keras
 
 from vgzoo.architectures import transformer
+from vgzoo.architectures.catalog import SEQUENCE_CELLS
+from vgzoo.architectures.registry import HEADS
 from vgzoo.errors import VgzooError, unknown_choice
 
-CELLS = ("rnn", "irnn", "lstm", "gru", "transformer")
-HEADS = ("classes", "per_step", "value")
+CELLS = tuple(SEQUENCE_CELLS)
 IRNN_INPUT_STDDEV = 0.001  # Le et al. 2015, section 3
 _GATES = {"rnn": 1, "irnn": 1, "lstm": 4, "gru": 3}
 
@@ -108,8 +109,8 @@ def _check_options(cell, head, chrono, depth):
         raise VgzooError(f"a sequence model needs depth >= 1, got {depth}.")
 
 
-def sequence_model(input_shape, num_classes, *, cell, width=128, depth=1, head="classes",
-                   chrono=False, heads=4, match_params=None):
+def sequence_model(input_shape, num_classes, *, cell, width, depth, head, chrono, heads,
+                   match_params):
     """A `depth`-layer model of `cell` on (timesteps, channels) inputs.
 
     `match_params` picks the width whose parameter count is nearest to it

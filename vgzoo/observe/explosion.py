@@ -8,13 +8,9 @@ reads that note after each batch and stops the run.
 import keras
 import tensorflow as tf
 
-from vgzoo.errors import VgzooError
+from vgzoo.observe.summaries import layer_of_path
 
 NO_EXPLOSION = -1
-
-
-class TrainingDiverged(VgzooError):
-    """The loss or a gradient became NaN or infinite."""
 
 
 def apply_if_finite(apply, gradients, loss, step, note):
@@ -100,8 +96,4 @@ class ExplosionGuard(keras.callbacks.Callback):
         self.message = f"training diverged at step {step}: {where}"
         self.model.stop_training = True
         self.stop(self.message)
-
-
-def layer_of_path(path):
-    return path.rsplit("/", 1)[0]
 

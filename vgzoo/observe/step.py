@@ -14,6 +14,7 @@ import functools
 import keras
 import tensorflow as tf
 
+from vgzoo import keras_internals
 from vgzoo.observe import activations, explosion, selection, summaries, timesteps, updates
 
 
@@ -59,10 +60,10 @@ class ObservedModel(keras.Model):
         if self.train_function is not None and not force:
             return self.train_function
         if self.steps_per_execution > 1:
-            self.train_function = self._make_function(functools.partial(self._observed_step, record=None))
+            self.train_function = keras_internals.make_function(self, functools.partial(self._observed_step, record=None))
             return self.train_function
-        recorded = self._make_function(functools.partial(self._observed_step, record=True))
-        quiet = self._make_function(functools.partial(self._observed_step, record=False))
+        recorded = keras_internals.make_function(self, functools.partial(self._observed_step, record=True))
+        quiet = keras_internals.make_function(self, functools.partial(self._observed_step, record=False))
 
         def train_function(iterator):
             # fit() has already waited for the last step's logs, so this read costs no stall.
@@ -104,7 +105,7 @@ class ObservedModel(keras.Model):
             updates.record_update_ratios(variables, weights_before, step, record_now)
             summaries.record_weights(variables, weights_before, step, record_now, self.histogram_layers)
             self.watched.record(layer_outputs, step, record_now)
-        self._loss_tracker_metric().update_state(applied_loss, sample_weight=tf.shape(y_pred)[0])
+        keras_internals.loss_tracker(self).update_state(applied_loss, sample_weight=tf.shape(y_pred)[0])
         logs = self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
         self._record(step, record_now, applied_loss, learning_rate, logs, variables, applied, input_gradient)
         return logs
@@ -131,9 +132,6 @@ class ObservedModel(keras.Model):
             self.optimizer.apply(gradients, variables)
         else:
             explosion.apply_if_finite(lambda: self.optimizer.apply(gradients, variables), applied, loss, step, note)
-
-    def _loss_tracker_metric(self):
-        return next(metric for metric in self.metrics if metric.name == "loss")
 
     def _record(self, step, record_now, loss, learning_rate, logs, variables, gradients, input_gradient):
         with self.summary_writer.as_default(step=step):

@@ -14,12 +14,17 @@ import struct
 import numpy as np
 import tensorflow as tf
 
+from vgzoo import keras_internals
 from vgzoo.observe import histogram
 
 
-def layer_of(variable):
+def layer_of_path(path):
     """The layer part of a Keras variable path: `stem_conv/kernel` -> `stem_conv`."""
-    return variable.path.rsplit("/", 1)[0]
+    return path.rsplit("/", 1)[0]
+
+
+def layer_of(variable):
+    return layer_of_path(variable.path)
 
 
 def layers_in_order(variables):
@@ -44,13 +49,7 @@ def create_writer(folder):
     writer = tf.summary.create_file_writer(
         str(folder), max_queue=QUEUED_EVENTS, flush_millis=FLUSH_MILLISECONDS
     )
-    flush = writer.flush
-
-    def flush_when_eager():
-        return flush() if tf.executing_eagerly() else None
-
-    writer.flush = flush_when_eager
-    return writer
+    return keras_internals.flush_only_when_eager(writer)
 
 
 def when(record_now, write, skip):

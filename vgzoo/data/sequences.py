@@ -23,10 +23,10 @@ TensorFlow when called.
 import math
 import numbers
 import warnings
-from dataclasses import dataclass
 
 import numpy as np
 
+from vgzoo.data.tasks import DataInfo
 from vgzoo.errors import VgzooError, unknown_choice
 
 SEQUENCE_TASKS = ("adding", "copy", "seqmnist", "pmnist")
@@ -53,21 +53,6 @@ SEQUENCE_METADATA = {
     "pmnist": dict(input_channels=1, head="classes", num_classes=10,
                    loss="sparse_categorical_crossentropy", baseline="chance: 10% accuracy"),
 }
-
-
-@dataclass(frozen=True)
-class SequenceInfo:
-    """What a model and a training loop need to know about a sequence task."""
-
-    name: str
-    input_shape: tuple
-    num_classes: int
-    head: str
-    loss: str  # a Keras loss name
-    seq_len: int
-    baseline: float  # the memoryless loss (adding, copy) or chance accuracy (MNIST)
-    train_size: object  # None for an endless stream
-    val_size: int
 
 
 def _check_task(task):
@@ -163,7 +148,7 @@ def mnist_sequences(task, split="test", *, as_float=True):
     if task not in MNIST_TASKS:
         _check_task(task)
         raise VgzooError(f"{task} is generated, not read from MNIST; use generate().")
-    from vgzoo.datasets import load_arrays
+    from vgzoo.data import load_arrays
 
     images, labels = load_arrays("mnist", split)
     pixels = images.reshape(len(images), MNIST_PIXELS, 1)
@@ -202,14 +187,15 @@ def make_sequence_test_dataset(task, *, seq_len=None, batch_size=128, test_size=
     return _fixed_dataset(x, y, batch_size)
 
 
-def _info(task, seq_len, train_size, val_size):
+def _info(task, seq_len, train_size, val_size, source_split=None):
     meta = SEQUENCE_METADATA[task]
     input_length = seq_len + 2 * COPY_SYMBOLS if task == "copy" else seq_len
-    return SequenceInfo(
+    return DataInfo(
         name=task, input_shape=(input_length, meta["input_channels"]),
         num_classes=meta["num_classes"], head=meta["head"], loss=meta["loss"],
         seq_len=seq_len, baseline=baseline(task, seq_len),
         train_size=train_size, val_size=val_size,
+        source_split=source_split,
     )
 
 
@@ -264,11 +250,11 @@ def _fixed_dataset(x, y, batch_size, shuffle_seed=None):
 
 def _mnist_datasets(task, batch_size, seed, source_split, limit, validation_split):
     # The image pipeline's argument checks, so both kinds of data fail alike.
-    from vgzoo.datasets.images import _check_fraction, _split_sizes
+    from vgzoo.data.images import check_fraction, split_sizes
 
     if limit is not None:
         _check_count("limit", limit)
-    _check_fraction(validation_split)
+    check_fraction(validation_split)
     if source_split == "test":
         warnings.warn(
             f"training {task} on the MNIST test split: use such a model for smoke runs only "
@@ -278,7 +264,7 @@ def _mnist_datasets(task, batch_size, seed, source_split, limit, validation_spli
     x, y = mnist_sequences(task, source_split, as_float=False)
     if limit is not None:
         x, y = x[:limit], y[:limit]
-    train_size, val_size = _split_sizes(len(x), validation_split)
+    train_size, val_size = split_sizes(len(x), validation_split)
     train_ds = _fixed_dataset(x[:train_size], y[:train_size], batch_size, shuffle_seed=seed)
     val_ds = _fixed_dataset(x[train_size:], y[train_size:], batch_size) if val_size else None
-    return train_ds, val_ds, _info(task, MNIST_PIXELS, train_size, val_size)
+    return train_ds, val_ds, _info(task, MNIST_PIXELS, train_size, val_size, source_split)

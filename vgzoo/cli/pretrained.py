@@ -1,61 +1,49 @@
 """The checkpoint commands of `vgzoo`: list --pretrained, publish, verify, reproduce.
 
-Thin like the rest of the command line: each calls `vgzoo.checkpoints` or
-`vgzoo.publish` and prints what it returns.
+Thin like the rest of the command line: each calls `vgzoo.pretrained.manifest` or
+`vgzoo.pretrained.publish` and prints what it returns.
 """
+from vgzoo.cli.common import print_table, quiet_tensorflow
 from vgzoo.errors import VgzooError
 
 
-def _quiet_tensorflow():
-    # Imported when called: vgzoo.cli imports this module.
-    from vgzoo.cli import _quiet_tensorflow as quiet
-
-    quiet()
-
-
-def print_table(header, rows):
-    widths = [max(len(str(cell)) for cell in column) + 2 for column in zip(header, *rows)]
-    for row in (header, *rows):
-        print("".join(f"{str(cell):<{width}}" for cell, width in zip(row, widths)).rstrip())
-
-
 def list_pretrained():
-    from vgzoo import checkpoints
+    from vgzoo.pretrained import manifest
 
     rows = []
-    for entry in checkpoints.read_manifest():
+    for entry in manifest.read_manifest():
         metrics = ", ".join(f"{name} {value:.4g}" for name, value in entry["metrics"].items())
         size = f"{entry['size'] / 1e6:.2f} MB" if entry.get("size") else "-"
         state = "published" if entry.get("published") else "unpublished"
-        rows.append((entry["model"], checkpoints.dataset_label(entry), state,
+        rows.append((entry["model"], manifest.dataset_label(entry), state,
                      metrics or "-", size))
     if not rows:
-        print(f"no checkpoints in {checkpoints.manifest_path()}")
+        print(f"no checkpoints in {manifest.manifest_path()}")
         return 0
     print_table(("model", "dataset", "state", "test metrics", "size"), rows)
-    print(f"{len(checkpoints.published())} published; vgzoo.load(model, dataset=..., pretrained=True)")
+    print(f"{len(manifest.published())} published; vgzoo.load(model, dataset=..., pretrained=True)")
     return 0
 
 
 def cmd_publish(args):
-    _quiet_tensorflow()
-    from vgzoo import checkpoints, publish
+    quiet_tensorflow()
+    from vgzoo.pretrained import manifest, publish
 
     for run_dir in args.run_dirs:
         entry = publish.publish(run_dir, weights=args.weights)
-        print(f"published {checkpoints.label(entry)}: {entry['file']}, sha256 {entry['sha256']}, "
+        print(f"published {manifest.label(entry)}: {entry['file']}, sha256 {entry['sha256']}, "
               + ", ".join(f"{name} {value:.6g}" for name, value in entry["metrics"].items()))
     return 0
 
 
 def cmd_verify(args):
-    from vgzoo import checkpoints
+    from vgzoo.pretrained import manifest
 
-    if not checkpoints.published():
-        print(f"no published checkpoints in {checkpoints.manifest_path()}: nothing to verify")
+    if not manifest.published():
+        print(f"no published checkpoints in {manifest.manifest_path()}: nothing to verify")
         return 0
-    _quiet_tensorflow()
-    from vgzoo import publish
+    quiet_tensorflow()
+    from vgzoo.pretrained import publish
 
     rows = publish.verify()
     print_table(("checkpoint", "metric", "manifest", "measured", "ok"), [
@@ -67,20 +55,20 @@ def cmd_verify(args):
 
 
 def cmd_reproduce(args):
-    from vgzoo import checkpoints
+    from vgzoo.pretrained import manifest
 
-    entries = checkpoints.read_manifest()
+    entries = manifest.read_manifest()
     chosen = [e for e in entries if not args.entries or e["file"].removesuffix(".weights.h5")
               in args.entries or f"{e['model']}/{e['dataset']}" in args.entries]
     if not chosen:
         raise VgzooError(f"no manifest entry matches {' '.join(args.entries)}; name them as "
                          "MODEL/DATASET or by file stem, e.g. lstm/adding or lstm-adding-T200.")
-    _quiet_tensorflow()
-    from vgzoo import publish
+    quiet_tensorflow()
+    from vgzoo.pretrained import publish
 
     for entry in chosen:
         published = publish.reproduce(entry, args.logdir)
-        print(f"published {checkpoints.label(published)}: {published['metrics']}")
+        print(f"published {manifest.label(published)}: {published['metrics']}")
     return 0
 
 

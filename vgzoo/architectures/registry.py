@@ -1,8 +1,9 @@
 """The model registry: names, families, matched partners and knobs.
 
-This module holds metadata only and must not import TensorFlow, so that
-`vgzoo list` answers at once. Builders are named by import path and loaded
-when a model is actually created.
+A leaf, as timm's `_registry`: metadata only, importing nothing of vgzoo but
+its errors and no TensorFlow, so that `vgzoo list` answers at once. The
+names are registered by `catalog`, which the package imports; builders are
+named by import path and loaded by `factory` when a model is created.
 """
 import dataclasses
 import fnmatch
@@ -14,6 +15,10 @@ ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "gelu")
 INITIALIZERS = ("glorot_uniform", "he_normal", "naive")
 
 # Each knob: (type, choices or None). Families list which knobs they accept.
+# What the last layer of a sequence model predicts: one class, a class per
+# step, or one value.
+HEADS = ("classes", "per_step", "value")
+
 KNOB_TYPES = {
     "activation": (str, ACTIVATIONS),
     "initializer": (str, INITIALIZERS),
@@ -21,7 +26,7 @@ KNOB_TYPES = {
     "preactivation": (bool, None),
     "depth": (int, None),
     "width": (int, None),
-    "head": (str, ("classes", "per_step", "value")),
+    "head": (str, HEADS),
     "chrono": (bool, None),
     "heads": (int, None),
     "match_params": (int, None),
@@ -121,56 +126,3 @@ def pairs():
             seen.add(key)
             result.append((spec.name, spec.partner))
     return result
-
-
-def _register_builtin_models():
-    # Importing the family metadata modules registers their names; they are
-    # TensorFlow-free on purpose.
-    from vgzoo.architectures import catalog  # noqa: F401
-
-
-_register_builtin_models()
-
-
-_SHAPE_EXAMPLES = {
-    2: "(timesteps, channels) of positive integers, e.g. (784, 1) for seqmnist or (200, 2) for adding",
-    3: "(height, width, channels) of positive integers, "
-    "e.g. (28, 28, 1) for MNIST or (32, 32, 3) for CIFAR",
-}
-
-
-def _check_input_shape(input_shape, rank=3):
-    shape = tuple(input_shape) if isinstance(input_shape, (tuple, list)) else None
-    if (
-        shape is None
-        or len(shape) != rank
-        or not all(isinstance(size, int) and size > 0 for size in shape)
-    ):
-        raise VgzooError(f"input_shape must be {_SHAPE_EXAMPLES[rank]}; got {input_shape!r}.")
-    return shape
-
-
-def create_model(name, input_shape=None, num_classes=None, *, pretrained=False, dataset=None,
-                 **knobs):
-    """Build a registered model; unknown names and knobs raise VgzooError.
-
-    Input shape and classes default to CIFAR's (32, 32, 3) and 10. With
-    `pretrained=True, dataset=...` the published weights are loaded and the
-    shapes come from the checkpoint (see `vgzoo.checkpoints.load`); with a
-    dataset alone, the checkpoint's architecture is built untrained.
-    """
-    if pretrained or dataset is not None:
-        from vgzoo import checkpoints
-
-        return checkpoints.load(name, dataset, pretrained, input_shape=input_shape,
-                                num_classes=num_classes, **knobs)
-    input_shape = (32, 32, 3) if input_shape is None else input_shape
-    num_classes = 10 if num_classes is None else num_classes
-    spec = get_spec(name)
-    arguments = spec.resolve(knobs)
-    shape = _check_input_shape(input_shape, spec.input_rank)
-    # A "value" head has one linear output whatever num_classes says.
-    fewest = 1 if arguments.get("head") == "value" else 2
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < fewest:
-        raise VgzooError(f"num_classes must be an integer >= {fewest}, got {num_classes!r}.")
-    return spec.load_builder()(shape, num_classes, **arguments)

@@ -1,4 +1,10 @@
-"""The remedies as Keras objects: activations and initialisers by knob name."""
+"""The layers both families build from, with the remedies as knobs.
+
+Activations and initialisers by knob name, batch normalisation that the
+knob can switch off, and the weight layers whose bias goes when batch norm
+follows them. `options` is the dict of knobs a builder passes down
+(activation, initializer, batch_norm).
+"""
 import keras
 
 # A small fixed-scale normal, the "naive" initialisation that deep nets
@@ -33,3 +39,30 @@ def normalize_or_identity(x, batch_norm, layer_name):
     if not batch_norm:
         return x
     return keras.layers.BatchNormalization(momentum=BATCH_NORM_MOMENTUM, name=layer_name)(x)
+
+
+def norm_act(x, options, name):
+    """Batch norm (when on) then the activation: `<name>_bn`, `<name>_act`."""
+    x = normalize_or_identity(x, options["batch_norm"], f"{name}_bn")
+    return activation_layer(options["activation"], f"{name}_act")(x)
+
+
+def conv3x3(x, filters, stride, options, name):
+    return keras.layers.Conv2D(
+        filters,
+        3,
+        strides=stride,
+        padding="same",
+        use_bias=not options["batch_norm"],
+        kernel_initializer=initializer(options["initializer"]),
+        name=name,
+    )(x)
+
+
+def dense(x, width, options, name):
+    return keras.layers.Dense(
+        width,
+        use_bias=not options["batch_norm"],
+        kernel_initializer=initializer(options["initializer"]),
+        name=name,
+    )(x)

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
-from vgzoo import registry, runs
+from vgzoo.architectures import factory, registry
 from vgzoo.errors import VgzooError
+from vgzoo.training import runs
 from vgzoo.observe import figures
-from vgzoo.observe.events import open_events, scalar_series
+from vgzoo.analysis.events import open_events, scalar_series
 
 NEGLIGIBLE_LOG10 = 0.1  # a gradient ratio within 10^0.1 (26%) counts as the same
 
@@ -49,7 +50,7 @@ def _parameters(config):
     spec = registry.get_spec(model["name"])
     knobs = {key: value for key, value in model["arguments"].items()
              if key in spec.knobs and value is not None}
-    built = registry.create_model(spec.name, tuple(config["dataset"]["input_shape"]),
+    built = factory.create_model(spec.name, tuple(config["dataset"]["input_shape"]),
                                   config["dataset"]["num_classes"], **knobs)
     return built.count_params()
 
@@ -167,10 +168,10 @@ def _figures(summaries, folder):
 
 
 def _budget(config):
-    optimizer = config["optimizer"]
-    return (f"{config['epochs']} epochs × {config['steps_per_epoch']} steps, batch "
-            f"{config['batch_size']}, {optimizer['name']} lr {optimizer['learning_rate']:g}, "
-            f"seed {config['seed']}")
+    train = config["train"]
+    return (f"{train['epochs']} epochs × {config['steps_per_epoch']} steps, batch "
+            f"{train['batch_size']}, {train['optimizer']} lr {config['learning_rate']:g}, "
+            f"seed {train['seed']}")
 
 
 def _changed_knobs(model):

@@ -26,7 +26,7 @@ def _events_folder(run_dir):
 
 def read_gradient_norms(run_dir):
     """(layers in depth order, recorded steps, one row of norms per step)."""
-    from vgzoo.observe.events import open_events, scalar_series
+    from vgzoo.analysis.events import open_events, scalar_series
 
     folder = _events_folder(run_dir)
     events = open_events(folder)

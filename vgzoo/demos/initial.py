@@ -11,8 +11,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from vgzoo import registry, runs
+from vgzoo.architectures import factory
 from vgzoo.observe import summaries
+from vgzoo.training import runs
 
 INPUT_SHAPE = (32, 32, 3)
 NUM_CLASSES = 10
@@ -43,7 +44,7 @@ def gradients_at_init(model, images, labels):
 
 def measure(label, name, knobs, images, labels, run_dir, seed):
     keras.utils.set_random_seed(seed)
-    model = registry.create_model(name, INPUT_SHAPE, NUM_CLASSES, **knobs)
+    model = factory.create_model(name, INPUT_SHAPE, NUM_CLASSES, **knobs)
     variables, gradients = gradients_at_init(model, images, labels)
     writer = tf.summary.create_file_writer(str(run_dir / label))
     with writer.as_default(step=0):

@@ -20,8 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from vgzoo.datasets import readers
+from vgzoo.data import readers
 from vgzoo.errors import VgzooError, unknown_choice
+from vgzoo.storage import file_digest
 
 DATA_DIR_ENV = "VGZOO_DATA_DIR"
 OFFLINE_ENV = "VGZOO_OFFLINE"
@@ -121,15 +122,6 @@ def search_folders():
         folders.append(path)
     folders.append(keras_cache_dir())
     return folders
-
-
-def file_digest(path, algorithm):
-    """Hex digest of a file, read in chunks so large archives stay out of memory."""
-    digest = hashlib.new(algorithm)
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(_HASH_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def payload_digest(path):

@@ -4,12 +4,15 @@ Members train under one parent log folder, so `tensorboard --logdir PARENT`
 overlays them; the report (table, verdicts, figures) goes to its own folder,
 by default `reports/<dataset>-<models>-<stamp>/`.
 
-    vgzoo.compare.compare(["plain20", "resnet20"], dataset="mnist", epochs=5)
+    vgzoo.analysis.compare.compare(["plain20", "resnet20"], dataset="mnist", epochs=5)
 """
 import datetime
 from pathlib import Path
 
-from vgzoo import registry, report, runs
+from vgzoo.analysis import report
+from vgzoo.architectures import registry
+from vgzoo.training import runs
+from vgzoo.training.config import TrainConfig
 from vgzoo.errors import VgzooError
 
 DEFAULT_REPORTS = "reports"
@@ -19,19 +22,20 @@ def _stamp():
     return datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
 
 
-def train_members(models, logdir=runs.DEFAULT_LOGDIR, **options):
+def train_members(models, config=None, **options):
     """Each model trained with the same options; returns (parent folder, run folders)."""
     if len(models) < 2:
         raise VgzooError("compare needs at least two models, e.g. `vgzoo compare plain20 resnet20`.")
-    for model in models:
-        registry.get_spec(model).resolve({k: v for k, v in options.items() if k in registry.KNOB_TYPES})
-    from vgzoo import training
+    from vgzoo.training import loop
 
-    label = options.get("dataset") or "custom"
-    parent = Path(logdir) / "compare" / f"{label}-{'-vs-'.join(models)}-{_stamp()}"
+    chosen, knobs = loop.split_options(options)
+    config = (config or TrainConfig(dataset=chosen.get("dataset", "mnist"))).replace(**chosen)
+    for model in models:
+        registry.get_spec(model).resolve(knobs)
+    parent = Path(config.logdir) / "compare" / f"{config.dataset}-{'-vs-'.join(models)}-{_stamp()}"
     run_dirs = []
     for model in models:
-        result = training.train(model, logdir=parent, **options)
+        result = loop.train(model, config=config.replace(logdir=str(parent)), **knobs)
         if result.interrupted:
             raise VgzooError(f"{model} was interrupted; its run is in {result.run_dir}. Compare "
                              f"the finished runs with --runs once they are done.")
@@ -39,7 +43,7 @@ def train_members(models, logdir=runs.DEFAULT_LOGDIR, **options):
     return parent, run_dirs
 
 
-def compare(models=(), *, run_dirs=(), report_dir=None, logdir=runs.DEFAULT_LOGDIR, **options):
+def compare(models=(), *, run_dirs=(), report_dir=None, config=None, **options):
     """Train `models` (or reuse finished `run_dirs`) and write the report; returns its path."""
     if run_dirs:
         if models:
@@ -48,7 +52,7 @@ def compare(models=(), *, run_dirs=(), report_dir=None, logdir=runs.DEFAULT_LOGD
             raise VgzooError("--runs needs at least two run folders.")
         parent = None
     else:
-        parent, run_dirs = train_members(list(models), logdir=logdir, **options)
+        parent, run_dirs = train_members(list(models), config=config, **options)
     if report_dir is None:
         first = runs.read_config(run_dirs[0]).get("dataset", {}).get("name", "custom")
         names = "-".join(runs.read_config(d).get("model", {}).get("name", "run") for d in run_dirs)

@@ -1,4 +1,4 @@
-"""Pretrained checkpoints: the manifest, hashed weight files and loading.
+"""The manifest of published checkpoints: reading, writing and finding entries.
 
 `models/manifest.json` is a list of entries, one per checkpoint: the model
 and the data it was trained on, the knobs and shapes that rebuild its
@@ -10,20 +10,16 @@ the registry.
 
     model = vgzoo.load("lstm", dataset="adding", pretrained=True)
 
-A weight file is looked for in the models folder ($VGZOO_MODELS_DIR, else
-`models/` beside the package), then fetched with `keras.utils.get_file` into
-the Keras cache unless $VGZOO_OFFLINE is set; its sha256 is checked before
-anything is loaded. This module imports TensorFlow only to build a model.
+Weight files are found and checked by `vgzoo.pretrained.weights`; models are
+built by `vgzoo.architectures.factory`. This module never imports TensorFlow.
 """
-import hashlib
 import json
 import os
 from pathlib import Path
 
-from vgzoo import registry
-from vgzoo.datasets.files import OFFLINE_ENV, keras_cache_dir, offline
+from vgzoo.architectures import registry
 from vgzoo.errors import VgzooError
-from vgzoo.runs import atomic_write_text
+from vgzoo.storage import atomic_write_text
 
 MODELS_DIR_ENV = "VGZOO_MODELS_DIR"
 MANIFEST_NAME = "manifest.json"
@@ -37,7 +33,7 @@ def models_dir():
     override = os.environ.get(MODELS_DIR_ENV)
     if override:
         return Path(override).expanduser()
-    return Path(__file__).resolve().parent.parent / "models"
+    return Path(__file__).resolve().parents[2] / "models"
 
 
 def manifest_path(folder=None):
@@ -122,68 +118,10 @@ def find_entry(model, dataset, seq_len=None, entries=None, require_published=Tru
     )
 
 
-def sha256_of(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def check_hash(path, entry):
-    actual = sha256_of(path)
-    if actual != entry["sha256"]:
-        raise VgzooError(
-            f"the checkpoint file {path} is corrupt or was modified: sha256 {actual}, "
-            f"the manifest expects {entry['sha256']}. Delete it and fetch it again "
-            f"(vgzoo.load downloads {entry['url']})."
-        )
-    return path
-
-
-def cache_folder():
-    return keras_cache_dir().parent / CACHE_SUBDIR
-
-
-def locate(entry):
-    """The verified weight file: from the models folder, the cache, or fetched."""
-    local = models_dir() / entry["file"]
-    if local.is_file():
-        return check_hash(local, entry)
-    cached = cache_folder() / entry["file"]
-    if cached.is_file() or not offline():
-        return check_hash(_fetch(entry, cached), entry)
-    raise VgzooError(
-        f"the checkpoint file {entry['file']} for {label(entry)} is not here and {OFFLINE_ENV} "
-        f"forbids downloading it: put it in {models_dir()} (or {cache_folder()}), "
-        f"or unset {OFFLINE_ENV} to fetch it from {entry['url']}."
-    )
-
-
-def _fetch(entry, cached):
-    if cached.is_file():
-        return cached
-    import keras
-
-    # get_file falls back to /tmp/.keras when the cache folder does not exist yet.
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        return Path(keras.utils.get_file(
-            entry["file"], origin=entry["url"], file_hash=entry["sha256"],
-            cache_subdir=CACHE_SUBDIR, cache_dir=str(cache_folder().parent),
-        ))
-    except Exception as error:  # network, HTTP and hash failures alike
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise VgzooError(
-            f"could not download the checkpoint file {entry['file']} from {entry['url']} "
-            f"({reason}): put the file in {models_dir()} and try again."
-        ) from None
-
-
 def check_knobs(entry, knobs):
     """Refuse knobs that would build another architecture than the checkpoint's."""
     spec = registry.get_spec(entry["model"])
-    theirs = spec.resolve(_entry_knobs(entry))
+    theirs = spec.resolve(entry_knobs(entry))
     for key, value in spec.resolve(knobs).items():
         if key in knobs and value != theirs.get(key):
             raise VgzooError(
@@ -192,7 +130,7 @@ def check_knobs(entry, knobs):
             )
 
 
-def _check_shapes(entry, input_shape, num_classes):
+def check_shapes(entry, input_shape, num_classes):
     if input_shape is not None and tuple(input_shape) != tuple(entry["input_shape"]):
         raise VgzooError(f"the {label(entry)} checkpoint takes input_shape "
                          f"{tuple(entry['input_shape'])}, not {tuple(input_shape)}.")
@@ -201,44 +139,8 @@ def _check_shapes(entry, input_shape, num_classes):
                          f"{entry['num_classes']}, not {num_classes}.")
 
 
-def _entry_knobs(entry):
+def entry_knobs(entry):
     # Unset knobs (match_params=None) are recorded as null: the builder's default.
     return {key: value for key, value in entry["knobs"].items() if value is not None}
 
 
-def build(entry):
-    """The entry's architecture, freshly initialised, from the registry."""
-    return registry.create_model(entry["model"], tuple(entry["input_shape"]),
-                                 entry["num_classes"], **_entry_knobs(entry))
-
-
-def load_weights(model, path, entry):
-    try:
-        model.load_weights(path)
-    except (ValueError, OSError, KeyError) as error:
-        raise VgzooError(
-            f"{path} does not fit {label(entry)} as the registry builds it now "
-            f"({str(error).splitlines()[0]}); the manifest entry needs republishing."
-        ) from None
-    return model
-
-
-def load(name, dataset=None, pretrained=True, *, seq_len=None, input_shape=None,
-         num_classes=None, **knobs):
-    """A registry model with the published weights for `dataset` loaded.
-
-    With `pretrained=False`, the same architecture freshly initialised (any
-    manifest entry, published or not). Every check runs before TensorFlow
-    builds anything, so a refused request leaves nothing half-loaded.
-    """
-    registry.get_spec(name).resolve(knobs)
-    if dataset is None:
-        raise VgzooError(f"say which data the checkpoint was trained on: dataset='adding', say "
-                         f"(`vgzoo list --pretrained` lists them).")
-    entry = find_entry(name, dataset, seq_len, require_published=pretrained)
-    check_knobs(entry, knobs)
-    _check_shapes(entry, input_shape, num_classes)
-    if not pretrained:
-        return build(entry)
-    path = locate(entry)
-    return load_weights(build(entry), path, entry)

@@ -16,16 +16,16 @@ def run_hparams(config):
     """The knobs of a run as HParams values (bool, int, float or str)."""
     model = config["model"]
     arguments = model.get("arguments", {})
-    optimizer = config["optimizer"]
+    train = config["train"]
     values = {
         "model": model["name"],
         "family": model.get("family", "custom"),
         "dataset": config["dataset"]["name"],
-        "optimizer": optimizer["name"],
-        "learning_rate": float(optimizer["learning_rate"]),
-        "clipnorm": float(optimizer.get("clipnorm") or 0.0),
-        "global_clipnorm": float(optimizer.get("global_clipnorm") or 0.0),
-        "seed": int(config["seed"]),
+        "optimizer": train["optimizer"],
+        "learning_rate": float(config["learning_rate"]),
+        "clipnorm": float(train.get("clipnorm") or 0.0),
+        "global_clipnorm": float(train.get("global_clipnorm") or 0.0),
+        "seed": int(train["seed"]),
     }
     for knob in ("residual", "depth", "width", "activation", "initializer", "batch_norm", "cell"):
         if knob in arguments:

@@ -9,9 +9,10 @@ first input timestep over the last) at the first and last recorded step.
 """
 import dataclasses
 
-from vgzoo import registry, training
-from vgzoo.datasets.sequences import baseline
-from vgzoo.observe.events import read_scalars
+from vgzoo.architectures import registry
+from vgzoo.training import loop
+from vgzoo.data.sequences import baseline
+from vgzoo.analysis.events import read_scalars
 
 TASK = "adding"
 
@@ -40,7 +41,7 @@ class SequenceDemoBudget:
 
 def train_member(cell, budget, logdir):
     """One member of the group; returns its row of the table."""
-    result = training.train(
+    result = loop.train(
         cell,
         dataset=TASK,
         seq_len=budget.seq_len,
@@ -56,7 +57,7 @@ def train_member(cell, budget, logdir):
         hist_every=budget.hist_every,
         seed=budget.seed,
         logdir=logdir,
-        resume_run=False,
+        resume=False,
         verbose=0,
     )
     reach = [value for _, value in read_scalars(result.run_dir / "train", "grad_reach")]

@@ -7,16 +7,15 @@ started in the same second never share a folder.
 """
 import datetime
 import fcntl
-import hashlib
 import json
 import os
 import secrets
-import tempfile
 from pathlib import Path
 
 from vgzoo.errors import VgzooError
+from vgzoo.storage import atomic_write_text
+from vgzoo.training.config import DEFAULT_LOGDIR  # noqa: F401  (re-exported)
 
-DEFAULT_LOGDIR = "tensorboard_logs"
 
 
 def run_parent(logdir, dataset, model):
@@ -24,10 +23,32 @@ def run_parent(logdir, dataset, model):
 
 
 def read_config(run_dir):
+    """A run's config.json (`{}` when it has none), older layouts brought up to date."""
     try:
-        return json.loads((Path(run_dir) / "config.json").read_text())
+        config = json.loads((Path(run_dir) / "config.json").read_text())
     except (OSError, ValueError):
         return {}
+    if isinstance(config, dict) and "train" not in config and "optimizer" in config:
+        config = _from_first_layout(config)
+    return config
+
+
+def _from_first_layout(config):
+    """config.json as written before the one TrainConfig: options at the top level."""
+    optimizer, dataset = config["optimizer"], config.get("dataset", {})
+    train = {
+        "dataset": dataset.get("name"), "epochs": config.get("epochs"),
+        "batch_size": config.get("batch_size"), "optimizer": optimizer.get("name"),
+        "learning_rate": optimizer.get("learning_rate"), "momentum": optimizer.get("momentum"),
+        "weight_decay": optimizer.get("weight_decay"), "schedule": optimizer.get("schedule"),
+        "warmup_steps": optimizer.get("warmup_steps", 0), "clipnorm": optimizer.get("clipnorm"),
+        "global_clipnorm": optimizer.get("global_clipnorm"), "seed": config.get("seed"),
+        "hist_every": config.get("hist_every"), "test_every": config.get("test_every", 0),
+        "source_split": dataset.get("source_split") or "train",
+        "seq_len": dataset.get("seq_len") if dataset.get("name") in ("adding", "copy") else None,
+        "strategy": config.get("strategy", "default"), "weights": config.get("initial_weights"),
+    }
+    return dict(config, train=train, learning_rate=optimizer.get("learning_rate"))
 
 
 def new_run_dir(logdir, dataset, model, run_name=None):
@@ -58,21 +79,6 @@ def _claim(path, exist_ok):
     return path
 
 
-def atomic_write_text(path, text):
-    """Write through a temporary file and rename, so readers never see half a file."""
-    path = Path(path)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def save_config(run_dir, config):
     atomic_write_text(Path(run_dir) / "config.json", json.dumps(config, indent=2, sort_keys=True))
 
@@ -93,17 +99,6 @@ def library_versions():
         "numpy": numpy.__version__,
         "vgzoo": vgzoo.__version__,
     }
-
-
-# Fields that differ between two launches of the same command without
-# changing what is trained.
-_VOLATILE_CONFIG_KEYS = ("command", "versions", "fingerprint")
-
-
-def fingerprint(config):
-    """A hash of what a run trains: the same command gives the same fingerprint."""
-    stable = {key: value for key, value in config.items() if key not in _VOLATILE_CONFIG_KEYS}
-    return hashlib.sha256(json.dumps(stable, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 class RunLock:
@@ -132,19 +127,3 @@ class RunLock:
             fcntl.flock(self.handle, fcntl.LOCK_UN)
             self.handle.close()
             self.handle = None
-
-
-def claim_resumable(parent, run_fingerprint, is_resumable):
-    """The newest unlocked run under `parent` with this fingerprint, locked; else None."""
-    if not Path(parent).is_dir():
-        return None, None
-    candidates = sorted(Path(parent).iterdir(), reverse=True)
-    for run_dir in candidates:
-        if not is_resumable(run_dir):
-            continue
-        if read_config(run_dir).get("fingerprint") != run_fingerprint:
-            continue
-        lock = RunLock(run_dir)
-        if lock.acquire():
-            return run_dir, lock
-    return None, None

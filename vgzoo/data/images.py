@@ -9,12 +9,12 @@ randomly cropped back to 32x32 and randomly flipped horizontally.
 """
 import numbers
 import warnings
-from dataclasses import dataclass
 
 import numpy as np
 import tensorflow as tf
 
-from vgzoo.datasets.files import DATASET_METADATA, DATASET_NAMES, SPLITS, load_arrays
+from vgzoo.data.files import DATASET_METADATA, DATASET_NAMES, SPLITS, load_arrays
+from vgzoo.data.tasks import DataInfo
 from vgzoo.errors import VgzooError, unknown_choice
 
 AUGMENT_PAD = 4  # pixels of zero padding before the random crop (He et al. 2016)
@@ -22,23 +22,8 @@ USER_DATA_NAME = "user"
 _MIN_STD = 1e-6  # a constant channel would otherwise divide by zero
 
 
-@dataclass(frozen=True)
-class DatasetInfo:
-    """What a model needs to know about the data `make_datasets` built."""
-
-    name: str
-    input_shape: tuple
-    num_classes: int
-    train_size: int
-    val_size: int
-    source_split: str
-    # Per-channel statistics on [0, 1] that inputs were standardised with.
-    mean: tuple = None
-    std: tuple = None
-
-
 def make_datasets(name=None, *, data=None, batch_size=128, source_split="train",
-                  validation_split=0.1, limit=None, seed=0, augment=None):
+                  validation_split=0.1, limit=None, seed=0, augment=None, num_classes=None):
     """`(train_ds, val_ds, info)` from a dataset name or from `data=(x, y)`.
 
     The first `limit` examples of `source_split` are kept; the last
@@ -50,21 +35,21 @@ def make_datasets(name=None, *, data=None, batch_size=128, source_split="train",
     _check_positive_int("batch_size", batch_size)
     if limit is not None:
         _check_positive_int("limit", limit)
-    _check_fraction(validation_split)
-    x, y, label, num_classes = _source(name, data, source_split)
+    check_fraction(validation_split)
+    x, y, label, num_classes = _source(name, data, source_split, num_classes)
     if limit is not None:
         x, y = x[:limit], y[:limit]
-    train_size, val_size = _split_sizes(len(x), validation_split)
+    train_size, val_size = split_sizes(len(x), validation_split)
     if augment is None:
         augment = name is not None and name.startswith("cifar")
     scale = 1 / 255 if x.dtype == np.uint8 else 1.0
-    mean, std = _channel_stats(x[:train_size], scale)
+    mean, std = channel_stats(x[:train_size], scale)
     train_ds = _pipeline(x[:train_size], y[:train_size], scale, mean, std, batch_size,
                          train=True, seed=seed, augment=bool(augment))
     val_ds = None
     if val_size:
         val_ds = _pipeline(x[train_size:], y[train_size:], scale, mean, std, batch_size)
-    info = DatasetInfo(
+    info = DataInfo(
         name=label, input_shape=tuple(int(d) for d in x.shape[1:]),
         num_classes=num_classes, train_size=train_size, val_size=val_size,
         source_split=source_split if data is None else USER_DATA_NAME,
@@ -80,7 +65,7 @@ def make_test_dataset(name, mean, std, batch_size=500):
                      batch_size)
 
 
-def _source(name, data, source_split):
+def _source(name, data, source_split, num_classes=None):
     """(x, y, dataset label, num_classes), x uint8 or float32 NHWC, y int64."""
     if (name is None) == (data is None):
         raise VgzooError(
@@ -89,7 +74,7 @@ def _source(name, data, source_split):
         )
     if data is not None:
         x, y = _user_arrays(data)
-        return x, y, USER_DATA_NAME, int(y.max()) + 1
+        return x, y, USER_DATA_NAME, _user_classes(y, num_classes)
     if name not in DATASET_METADATA:
         raise unknown_choice("dataset", name, DATASET_NAMES)
     if source_split not in SPLITS:
@@ -130,6 +115,18 @@ def _user_arrays(data):
     return _user_images(x), y.astype(np.int64)
 
 
+def _user_classes(y, num_classes):
+    """The classes of user labels: `num_classes` when given (checked), else 0..max."""
+    if num_classes is None:
+        return int(y.max()) + 1
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
+        raise VgzooError(f"num_classes must be an integer >= 2, got {num_classes!r}.")
+    if y.max() >= num_classes:
+        raise VgzooError(f"data y holds label {y.max()} but num_classes={num_classes}: labels "
+                         f"must be 0..{num_classes - 1}.")
+    return num_classes
+
+
 def _user_images(x):
     if x.dtype != bool and np.issubdtype(x.dtype, np.integer):
         if x.min() < 0 or x.max() > 255:
@@ -148,7 +145,7 @@ def _check_positive_int(what, value):
         raise VgzooError(f"{what} must be a positive integer, got {value!r}.")
 
 
-def _check_fraction(validation_split):
+def check_fraction(validation_split):
     if (isinstance(validation_split, bool) or not isinstance(validation_split, numbers.Real)
             or not 0 <= validation_split < 1):
         raise VgzooError(
@@ -157,7 +154,7 @@ def _check_fraction(validation_split):
         )
 
 
-def _split_sizes(count, validation_split):
+def split_sizes(count, validation_split):
     """(train, val) sizes; validation takes the last fraction."""
     # round, not int(): 100 * 0.29 is 28.999999999999996 in floating point.
     val_size = round(count * validation_split)
@@ -171,7 +168,7 @@ def _split_sizes(count, validation_split):
     return train_size, val_size
 
 
-def _channel_stats(x, scale, chunk=8192):
+def channel_stats(x, scale, chunk=8192):
     """Per-channel mean and std of `x * scale`, without a float copy of all of x."""
     channels = x.shape[-1]
     total = np.zeros(channels)

@@ -1,0 +1,52 @@
+"""Files written whole or not at all, and file hashes.
+
+Every file vgzoo writes goes through a temporary name in the same folder and
+a rename, so a kill at any moment leaves the old file or the new one, never
+half of one. Importing this module does not import TensorFlow.
+"""
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+_HASH_CHUNK = 1 << 20
+
+
+def file_digest(path, algorithm="sha256"):
+    """Hex digest of a file, read in chunks so large archives stay out of memory."""
+    digest = hashlib.new(algorithm)
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(_HASH_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def atomic_write(path, write, suffix=".tmp"):
+    """Call `write(temporary_path)`, then rename the result onto `path`."""
+    path = Path(path)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    os.close(handle)
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path, text):
+    """Write text through a temporary file, synced to disk, and rename."""
+
+    def write(temporary):
+        with open(temporary, "w") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+
+    atomic_write(path, write)
+
+
+def atomic_save_weights(model, path):
+    """`model.save_weights` through a temporary file and a rename."""
+    atomic_write(path, lambda temporary: model.save_weights(temporary, overwrite=True),
+                 suffix=".weights.h5")
