@@ -53,7 +53,7 @@ TRAIN_FLAGS = --dataset $(DATASET) --epochs $(EPOCHS) --batch-size $(BATCH_SIZE)
 .PHONY: install test demo train tensorboard clean clean-logs bench \
 	train-adding train-copy train-seqmnist train-pmnist report-adding report-copy \
 	train-plain-vs-resnet-mnist train-plain-vs-resnet-cifar10 \
-	train-mlp-sigmoid-mnist train-mlp-sigmoid-cifar10 pretrained pretrained-verify \
+	train-mlp-sigmoid-mnist train-mlp-sigmoid-cifar10 pretrained pretrained-verify reproduce-he2016 \
 	compare compare-plain-vs-resnet-mnist compare-plain-vs-resnet-cifar10 compare-adding compare-copy
 
 install: $(STAMP)
@@ -116,6 +116,14 @@ train-seqmnist train-pmnist: train-%: install
 		$(BIN)/vgzoo train $$model --dataset $* --optimizer adam --lr 1e-3 --weight-decay 0 \
 			--global-clipnorm 1 --batch-size $(BATCH_SIZE) --epochs $(EPOCHS) --seed $(SEED) \
 			--hist-every $(HIST_EVERY) --logdir $(LOGDIR) $(ARGS) || exit $$?; done
+
+# He et al. 2016, Figure 6 for $(DATASET): plain20/56 and resnet20/56 at one budget and seed
+# (finished runs named he2016-e$(HE_EPOCHS) are reused; a rerun resumes), then the figure and table.
+HE_EPOCHS ?= 4
+HE_FIGURE ?= reports/he2016-$(DATASET).png
+reproduce-he2016: install
+	$(BIN)/python -m vgzoo.analysis.he2016 --dataset $(DATASET) --epochs $(HE_EPOCHS) \
+		--logdir $(LOGDIR) --figure $(HE_FIGURE)
 
 # Members trained at the same budget and seed under one log folder, then report.md with a
 # table, verdicts and figures in reports/<dataset>-<models>-<stamp>/.

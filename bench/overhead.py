@@ -53,9 +53,10 @@ from vgzoo.data.sequences import generate  # noqa: E402
 from vgzoo.observe import summaries  # noqa: E402
 from vgzoo.observe.painter import Painter  # noqa: E402
 from vgzoo.observe.step import ObservedModel  # noqa: E402
-from vgzoo.training.loop import observer_callbacks, train  # noqa: E402
+from vgzoo.training.config import TrainConfig  # noqa: E402
+from vgzoo.training.loop import observer_callbacks  # noqa: E402
 
-DEFAULT_HIST_EVERY = inspect.signature(train).parameters["hist_every"].default
+DEFAULT_HIST_EVERY = TrainConfig().hist_every
 CONFIGS = ("plain", "vgzoo", "vgzoo-every", "keras-tb")
 STEP_CONFIGS = CONFIGS[:3]  # train_on_batch runs no callbacks, so keras-tb would be plain again
 TARGETS = {"vgzoo": 0.95, "vgzoo-every": 0.80}
@@ -90,7 +91,7 @@ class Trainer:
             hist_every = 1 if config == "vgzoo-every" else DEFAULT_HIST_EVERY
             writer = summaries.create_writer(logdir / "train")
             model = ObservedModel(model, writer, hist_every)
-            settings = {"hist_every": hist_every}
+            settings = {"train": {"hist_every": hist_every}}
             self.callbacks = observer_callbacks(
                 model, writer, None, settings, _fail, self.painter, write_config=False
             )

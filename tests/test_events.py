@@ -2,6 +2,7 @@
 import tensorflow as tf
 
 from vgzoo.analysis import events
+from vgzoo.training import resume
 from vgzoo.observe import summaries
 
 
@@ -37,7 +38,7 @@ def test_truncation_keeps_epoch_summaries_by_epoch_and_the_rest_by_step(tmp_path
             tf.summary.scalar("epoch_loss", float(epoch), step=epoch)
     writer.close()
 
-    events.truncate_events(tmp_path, epoch=2, step=6)
+    resume.truncate_events(tmp_path, epoch=2, step=6)
 
     assert _written_steps(tmp_path, "step_loss") == [0, 1, 2, 3, 4, 5]
     assert _written_steps(tmp_path, "epoch_loss") == [0, 1]

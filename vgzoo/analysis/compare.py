@@ -28,14 +28,16 @@ def train_members(models, config=None, **options):
         raise VgzooError("compare needs at least two models, e.g. `vgzoo compare plain20 resnet20`.")
     from vgzoo.training import loop
 
+    data = {key: options.pop(key) for key in ("data", "num_classes") if key in options}
     chosen, knobs = loop.split_options(options)
-    config = (config or TrainConfig(dataset=chosen.get("dataset", "mnist"))).replace(**chosen)
+    default_dataset = "custom" if "data" in data else "mnist"
+    config = (config or TrainConfig(dataset=chosen.get("dataset", default_dataset))).replace(**chosen)
     for model in models:
         registry.get_spec(model).resolve(knobs)
     parent = Path(config.logdir) / "compare" / f"{config.dataset}-{'-vs-'.join(models)}-{_stamp()}"
     run_dirs = []
     for model in models:
-        result = loop.train(model, config=config.replace(logdir=str(parent)), **knobs)
+        result = loop.train(model, config=config.replace(logdir=str(parent)), **data, **knobs)
         if result.interrupted:
             raise VgzooError(f"{model} was interrupted; its run is in {result.run_dir}. Compare "
                              f"the finished runs with --runs once they are done.")

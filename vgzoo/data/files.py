@@ -154,8 +154,8 @@ def verify_file(path, key):
         actual = digest_of(path)
     except (OSError, EOFError, zlib.error) as exc:
         reason = getattr(exc, "strerror", None) or " ".join(str(exc).split()) or type(exc).__name__
-        raise VgzooError(f"could not read {path}: {reason}; the file is damaged or unreadable: "
-                         "delete it and download it again.") from exc
+        raise VgzooError(f"could not read {path} to verify its checksum ({reason}): the file is "
+                         "damaged or unreadable; delete it and download it again.") from exc
     if actual != expected:
         raise VgzooError(
             f"checksum mismatch for {path}: expected {algorithm} {expected} of the {what}, "

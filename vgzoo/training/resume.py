@@ -68,7 +68,11 @@ def claim_resumable(parent, run_fingerprint):
 
 
 def open_run(logdir, dataset_label, model_name, run_name, record, allow_resume):
-    """The run folder, locked: an interrupted run of the same config, or a new one."""
+    """The run folder, locked: an interrupted run of the same config, or a new one.
+
+    A folder that already holds a finished run is never trained into again.
+    """
+    runs.check_run_name(run_name)
     parent = runs.run_parent(logdir, dataset_label, model_name)
     run_dir = lock = None
     if allow_resume and not run_name:
@@ -78,13 +82,29 @@ def open_run(logdir, dataset_label, model_name, run_name, record, allow_resume):
         lock = runs.RunLock(run_dir)
         if not lock.acquire():
             raise VgzooError(f"another process is training into {run_dir}; choose another --run-name.")
-    state = read_state(run_dir) if is_resumable(run_dir) else None
-    if state and runs.read_config(run_dir).get("fingerprint") != record["fingerprint"]:
+    try:
+        state = _state_to_resume(run_dir, record)
+    except VgzooError:
         lock.release()
-        raise VgzooError(f"{run_dir} holds a run with other settings; choose another --run-name.")
-    if state is None:
-        runs.save_config(run_dir, record)
+        raise
     return OpenRun(run_dir, lock, state)
+
+
+def _state_to_resume(run_dir, record):
+    """The saved state to continue from, None for a fresh start; refuses to overwrite."""
+    existing, saved = runs.read_config(run_dir), read_state(run_dir) or {}
+    if saved.get("finished"):
+        raise VgzooError(f"{run_dir} already holds a finished run, which would be overwritten; "
+                         "choose another --run-name, or delete that folder to train it again.")
+    if existing and existing.get("fingerprint") != record["fingerprint"]:
+        raise VgzooError(f"{run_dir} holds a run with other settings; choose another --run-name.")
+    if is_resumable(run_dir):
+        return saved
+    if existing:
+        # Killed before its first epoch ended: nothing was saved, so it starts again.
+        truncate_run_events(run_dir, {"epoch": 0, "step": 0})
+    runs.save_config(run_dir, record)
+    return None
 
 
 def _keep(event, epoch, step):

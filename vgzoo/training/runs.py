@@ -9,6 +9,7 @@ import datetime
 import fcntl
 import json
 import os
+import re
 import secrets
 from pathlib import Path
 
@@ -16,16 +17,33 @@ from vgzoo.errors import VgzooError
 from vgzoo.storage import atomic_write_text
 from vgzoo.training.config import DEFAULT_LOGDIR  # noqa: F401  (re-exported)
 
+# A run name is one folder name: nothing that climbs out of the log folder or hides.
+_RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def check_run_name(run_name):
+    """Refuse a run name that is not a plain folder name inside the log folder."""
+    if run_name is None:
+        return None
+    if not isinstance(run_name, str) or not _RUN_NAME.match(run_name) or ".." in run_name:
+        raise VgzooError(
+            f"--run-name {run_name!r} is not a plain folder name: use letters, digits, '.', '_' "
+            "and '-' (starting with a letter or digit), without '/' or '..'."
+        )
+    return run_name
 
 
 def run_parent(logdir, dataset, model):
     return Path(logdir) / dataset / model
 
 
+CONFIG_FILE = "config.json"
+
+
 def read_config(run_dir):
     """A run's config.json (`{}` when it has none), older layouts brought up to date."""
     try:
-        config = json.loads((Path(run_dir) / "config.json").read_text())
+        config = json.loads((Path(run_dir) / CONFIG_FILE).read_text())
     except (OSError, ValueError):
         return {}
     if isinstance(config, dict) and "train" not in config and "optimizer" in config:
@@ -63,7 +81,7 @@ def new_run_dir(logdir, dataset, model, run_name=None):
     if not os.access(parent, os.W_OK):
         raise VgzooError(f"the log folder {parent} is not writable. Choose another with --logdir.")
     if run_name:
-        return _claim(parent / run_name, exist_ok=True)
+        return _claim(parent / check_run_name(run_name), exist_ok=True)
     while True:
         stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
         run_dir = _claim(parent / f"{stamp}-{secrets.token_hex(3)}", exist_ok=False)
@@ -80,7 +98,7 @@ def _claim(path, exist_ok):
 
 
 def save_config(run_dir, config):
-    atomic_write_text(Path(run_dir) / "config.json", json.dumps(config, indent=2, sort_keys=True))
+    atomic_write_text(Path(run_dir) / CONFIG_FILE, json.dumps(config, indent=2, sort_keys=True))
 
 
 def library_versions():
