@@ -39,3 +39,9 @@ def float64():
     yield
     keras.config.set_floatx(previous_floatx)
     keras.config.set_dtype_policy(previous_policy)
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "slow: several TensorFlow start-ups each (real processes and signals); "
+        "`make test` runs them too")

@@ -10,6 +10,9 @@ import pytest
 import vgzoo
 
 MNIST_TEST = ["--dataset", "mnist", "--data-split", "test", "--limit", "64", "--epochs", "1"]
+# The hostile user's command `A`: a tiny LSTM on the adding problem.
+ADDING = ["train", "lstm", "--dataset", "adding", "--seq-len", "20", "--epochs", "2", "--steps-per-epoch", "10",
+          "--width", "8"]
 
 
 def _truncated_data_dir(root, shared):
@@ -54,6 +57,24 @@ CASES = [
     ("negative epochs", ["train", "mlp10", *MNIST_TEST, "--epochs", "-3"], {}, "epochs must be a positive"),
     ("zero batch size", ["train", "mlp10", *MNIST_TEST, "--batch-size", "0"], {}, "batch_size must be a positive"),
     ("negative learning rate", ["train", "mlp10", *MNIST_TEST, "--lr", "-0.1"], {}, "learning_rate must be a positive"),
+    ("zero learning rate", ["train", "mlp10", *MNIST_TEST, "--lr", "0"], {}, "learning_rate must be a positive"),
+    ("NaN learning rate", ["train", "mlp10", *MNIST_TEST, "--lr", "nan"], {}, "learning_rate must be a finite"),
+    ("infinite learning rate", ["train", "mlp10", *MNIST_TEST, "--lr", "inf"], {}, "learning_rate must be a finite"),
+    ("negative clipnorm", [*ADDING, "--clipnorm", "-1"], {}, "clipnorm must be a positive"),
+    ("negative global clipnorm", [*ADDING, "--global-clipnorm", "-1"], {}, "global_clipnorm must be a positive"),
+    ("negative weight decay", [*ADDING, "--weight-decay", "-1e-4"], {}, "weight_decay must be at least 0"),
+    ("negative momentum", [*ADDING, "--momentum", "-5"], {}, "momentum must be at least 0"),
+    ("negative seed", [*ADDING, "--seed", "-1"], {}, "seed must be at least 0"),
+    ("limit on a generated task", [*ADDING, "--limit", "5"], {}, "limit applies to data read from files"),
+    ("validation split on a generated task", [*ADDING, "--validation-split", "0.2"], {},
+     "validation_split applies to data read from files"),
+    ("parameter budget below the smallest model", [*ADDING, "--match-params", "10"], {},
+     "match_params=10 is below the smallest lstm"),
+    ("sequence too long for memory", [*ADDING, "--seq-len", "10000000"], {}, "lower --seq-len or --batch-size"),
+    ("batch too large for memory", [*ADDING, "--batch-size", "1000000000"], {}, "lower --seq-len or --batch-size"),
+    ("run name climbing out of the log folder", [*ADDING, "--run-name", "../../../escape"], {}, "not a plain folder name"),
+    ("absolute run name", [*ADDING, "--run-name", "{root}/victim"], {}, "not a plain folder name"),
+    ("run name with a slash", [*ADDING, "--run-name", "a/b"], {}, "not a plain folder name"),
     ("input shape that does not fit", ["info", "resnet20", "--input-shape", "28,28"], {}, "input_shape must be"),
     ("class count that does not fit", ["info", "resnet20", "--num-classes", "1"], {}, "num_classes must be"),
     ("data folder that does not exist", ["train", "mlp10", *MNIST_TEST], {"VGZOO_DATA_DIR": "{root}/nowhere"}, "is not an existing folder"),
@@ -89,3 +110,4 @@ def test_bad_input(case, arguments, environment, expected, tmp_path, mnist_data_
     assert len(lines) == 1 and lines[0].startswith("vgzoo: error: "), result.stderr
     assert expected in lines[0]
     assert not logdir.exists() or not any(logdir.rglob("*")), "nothing is written for bad input"
+    assert not (inputs / "victim").exists() and not (tmp_path / "escape").exists()

@@ -1,5 +1,6 @@
 """Pretrained checkpoints: a real tiny run published, loaded, verified and refused when it must be."""
 import json
+import re
 import shlex
 import shutil
 import warnings
@@ -42,11 +43,17 @@ def _manifest_entry(folder):
     return entry
 
 
+def _published_file(folder):
+    """The published file's name: the checkpoint's stem and the start of its sha256."""
+    return _manifest_entry(folder)["file"]
+
+
 def test_a_published_run_loads_with_its_trained_weights_and_metric(published_run, models, capsys):
     result, entry, _ = published_run
     assert _manifest_entry(models) == entry
-    weights = models / "rnn-adding-T20.weights.h5"
-    assert entry["file"] == weights.name and entry["size"] == weights.stat().st_size
+    weights = models / entry["file"]
+    assert entry["file"] == f"rnn-adding-T20-{entry['sha256'][:8]}.weights.h5"
+    assert entry["size"] == weights.stat().st_size
     assert entry["sha256"] == file_digest(weights) and entry["published"] is True
     assert entry["knobs"]["width"] == 8 and entry["input_shape"] == [20, 2]
     assert entry["trained_from"] == "best.weights.h5"
@@ -85,11 +92,12 @@ def test_verify_fails_when_a_metric_drifts(models, capsys):
 
 
 def test_a_tampered_file_is_refused(models):
-    weights = models / "rnn-adding-T20.weights.h5"
+    name = _published_file(models)
+    weights = models / name
     data = bytearray(weights.read_bytes())
     data[len(data) // 2] ^= 0xFF
     weights.write_bytes(bytes(data))
-    with pytest.raises(vgzoo.VgzooError, match=r"rnn-adding-T20.weights.h5 is corrupt or was "
+    with pytest.raises(vgzoo.VgzooError, match=re.escape(name) + r" is corrupt or was "
                        r"modified: sha256 [0-9a-f]{64}, the manifest expects [0-9a-f]{64}\. "
                        r"Delete it and fetch it again"):
         vgzoo.load("rnn", dataset="adding")
@@ -107,10 +115,11 @@ def test_a_wrong_hash_in_the_manifest_is_refused(models, capsys):
 
 
 def test_offline_without_the_file_names_the_file_and_the_folder(models, monkeypatch):
-    (models / "rnn-adding-T20.weights.h5").unlink()
+    name = _published_file(models)
+    (models / name).unlink()
     monkeypatch.setenv("VGZOO_OFFLINE", "1")
     with pytest.raises(vgzoo.VgzooError, match=(
-            rf"the checkpoint file rnn-adding-T20.weights.h5 for rnn on adding T=20 is not here "
+            rf"the checkpoint file {re.escape(name)} for rnn on adding T=20 is not here "
             rf"and VGZOO_OFFLINE forbids downloading it: put it in {models}")):
         vgzoo.load("rnn", dataset="adding")
 
@@ -118,19 +127,20 @@ def test_offline_without_the_file_names_the_file_and_the_folder(models, monkeypa
 def test_a_missing_file_is_fetched_into_the_keras_cache_by_its_url(models, tmp_path, monkeypatch):
     release = tmp_path / "release"
     release.mkdir()
-    (models / "rnn-adding-T20.weights.h5").rename(release / "rnn-adding-T20.weights.h5")
+    name = _published_file(models)
+    (models / name).rename(release / name)
     entries = manifest.read_manifest(models)
-    entries[0]["url"] = (release / "rnn-adding-T20.weights.h5").as_uri()
+    entries[0]["url"] = (release / name).as_uri()
     manifest.write_manifest(entries, models)
     model = vgzoo.load("rnn", dataset="adding")
-    assert (tmp_path / "keras" / "vgzoo" / "rnn-adding-T20.weights.h5").is_file()
+    assert (tmp_path / "keras" / "vgzoo" / name).is_file()
     assert model.count_params() > 0
 
     entries[0]["url"] = (tmp_path / "nowhere.weights.h5").as_uri()
     manifest.write_manifest(entries, models)
     shutil.rmtree(tmp_path / "keras")
     with pytest.raises(vgzoo.VgzooError, match=rf"could not download the checkpoint file "
-                       rf"rnn-adding-T20.weights.h5 from file://.*: put the file in {models}"):
+                       rf"{re.escape(name)} from file://.*: put the file in {models}"):
         vgzoo.load("rnn", dataset="adding")
 
 
@@ -188,8 +198,11 @@ def test_the_repo_manifest_is_complete_and_keeps_the_policy():
     assert REPO_ENTRIES, "models/manifest.json lists the checkpoints"
     parser = cli.build_parser()
     for entry in REPO_ENTRIES:
-        assert entry["file"] == manifest.file_name(
-            entry["model"], entry["dataset"], entry["dataset_options"].get("seq_len"))
+        stem = manifest.file_name(entry["model"], entry["dataset"],
+                                  entry["dataset_options"].get("seq_len")).removesuffix(".weights.h5")
+        version = re.fullmatch(re.escape(stem) + r"(?:-([0-9a-f]{8}))?\.weights\.h5", entry["file"])
+        assert version, f"{entry['file']} is not named for {stem}"
+        assert version.group(1) is None or entry["sha256"].startswith(version.group(1))
         args = parser.parse_args(shlex.split(entry["command"])[1:])
         assert (args.command, args.model, args.dataset) == ("train", entry["model"], entry["dataset"])
         assert train_config.from_flags(args).source_split == "train", "never publish a model trained on a test split"

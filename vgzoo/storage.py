@@ -10,6 +10,9 @@ import tempfile
 from pathlib import Path
 
 _HASH_CHUNK = 1 << 20
+# Temporary files start with this, so a folder's leftovers after a kill -9 are
+# recognisable (and ignored by git).
+TEMPORARY_PREFIX = ".vgzoo-tmp."
 
 
 def file_digest(path, algorithm="sha256"):
@@ -21,17 +24,35 @@ def file_digest(path, algorithm="sha256"):
     return digest.hexdigest()
 
 
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path, write, suffix=".tmp"):
-    """Call `write(temporary_path)`, then rename the result onto `path`."""
+    """Call `write(temporary_path)`, then rename the result onto `path`.
+
+    The file gets the permissions an ordinary write would (0666 less the
+    umask), not the owner-only 0600 of a temporary file.
+    """
     path = Path(path)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f"{TEMPORARY_PREFIX}{path.name}.",
+                                         suffix=suffix)
     os.close(handle)
     try:
         write(temporary)
+        os.chmod(temporary, 0o666 & ~_umask())
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def remove_leftovers(folder):
+    """Delete temporary files a killed writer left in `folder`; call it holding the folder's lock."""
+    for leftover in Path(folder).glob(f"{TEMPORARY_PREFIX}*"):
+        leftover.unlink(missing_ok=True)
 
 
 def atomic_write_text(path, text):

@@ -118,14 +118,23 @@ def sequence_model(input_shape, num_classes, *, cell, width, depth, head, chrono
     """
     _check_options(cell, head, chrono, depth)
     outputs_per_step = 1 if head == "value" else num_classes
-    if match_params is not None:
-        width = width_for_budget(match_params, cell, input_shape[-1], outputs_per_step,
-                                 depth=depth, heads=heads)
+    width = effective_width(input_shape, num_classes, cell=cell, width=width, depth=depth,
+                            head=head, heads=heads, match_params=match_params)
     inputs = keras.Input(shape=tuple(input_shape), name="sequence")
     x = _features(inputs, cell, width, depth, chrono, heads, per_step=head == "per_step")
     activation = None if head == "value" else "softmax"
     outputs = keras.layers.Dense(outputs_per_step, activation=activation, name="predictions")(x)
     return keras.Model(inputs, outputs, name=cell)
+
+
+def effective_width(input_shape, num_classes, *, cell, width, depth, head, heads, match_params,
+                    **_other_knobs):
+    """The width a model is built at: `width`, or the one `match_params` picks."""
+    if match_params is None:
+        return width
+    outputs_per_step = 1 if head == "value" else num_classes
+    return width_for_budget(match_params, cell, input_shape[-1], outputs_per_step,
+                            depth=depth, heads=heads)
 
 
 def count_parameters(cell, input_channels, outputs, *, width, depth=1):
@@ -154,6 +163,9 @@ def width_for_budget(budget, cell, input_channels, outputs, *, depth=1, heads=4)
     def size(width):
         return count_parameters(cell, input_channels, outputs, width=width, depth=depth)
 
+    if size(step) > budget:
+        raise VgzooError(f"match_params={budget} is below the smallest {cell} ({size(step)} "
+                         f"parameters at width {step}); give a larger budget.")
     # The count grows with width: double past the budget, then bisect.
     high = step
     while size(high) < budget:

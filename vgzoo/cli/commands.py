@@ -4,7 +4,7 @@ Thin: parses arguments and calls the Python API. TensorFlow is imported only
 by the commands that build models, so `vgzoo list` answers at once.
 """
 import argparse
-import os
+import signal
 import sys
 
 from vgzoo.architectures import factory, registry
@@ -86,13 +86,14 @@ def cmd_train(args):
     if result.resumed_from_epoch:
         print(f"resumed {result.run_dir} from epoch {result.resumed_from_epoch}")
     if result.interrupted:
+        what = "terminated (SIGTERM)" if result.signal == signal.SIGTERM else "interrupted"
         print(
-            f"interrupted after step {result.step}: events in {result.run_dir}, last weights in "
+            f"{what} after step {result.step}: events in {result.run_dir}, last weights in "
             f"{result.run_dir / 'last.weights.h5'}; run the same command to resume from the "
             "last completed epoch.",
             file=sys.stderr,
         )
-        return 130
+        return 128 + int(result.signal or signal.SIGINT)
     final = {name: values[-1] for name, values in result.history.items()}
     print("final: " + ", ".join(f"{name} {value:.4f}" for name, value in sorted(final.items())))
     print(f"run folder: {result.run_dir}")
@@ -207,6 +208,10 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("vgzoo: interrupted", file=sys.stderr)
         return 130
+    except MemoryError:
+        print("vgzoo: error: out of memory: lower --batch-size or --seq-len and try again.",
+              file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ def cmd_publish(args):
     from vgzoo.pretrained import manifest, publish
 
     for run_dir in args.run_dirs:
-        entry = publish.publish(run_dir, weights=args.weights)
+        entry = publish.publish(run_dir, weights=args.weights, force=args.force)
         print(f"published {manifest.label(entry)}: {entry['file']}, sha256 {entry['sha256']}, "
               + ", ".join(f"{name} {value:.6g}" for name, value in entry["metrics"].items()))
     return 0
@@ -76,6 +76,8 @@ def add_commands(commands):
     publishing = commands.add_parser("publish", help="publish finished runs as checkpoints")
     publishing.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
     publishing.add_argument("--weights", default="best", help="best (default) or last")
+    publishing.add_argument("--force", action="store_true",
+                            help="replace a published checkpoint even by one from a shorter or worse run")
     publishing.set_defaults(run=cmd_publish)
 
     verify = commands.add_parser("verify", help="re-measure published checkpoints")

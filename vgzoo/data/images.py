@@ -136,6 +136,10 @@ def _user_images(x):
             )
         return x.astype(np.uint8)
     if np.issubdtype(x.dtype, np.floating):
+        finite = np.isfinite(x).reshape(len(x), -1).all(axis=1)
+        if not finite.all():
+            raise VgzooError(f"data x holds NaN or infinite values (image {int(np.argmin(finite))} "
+                             f"is the first of {int((~finite).sum())}); clean the inputs first.")
         return x.astype(np.float32)
     raise VgzooError(f"data x has dtype {x.dtype}; use uint8 0..255 or floats in [0, 1].")
 

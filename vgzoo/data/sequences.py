@@ -78,6 +78,44 @@ def check_seq_len(task, seq_len):
     return _check_count("seq_len", seq_len, minimum=2)
 
 
+# Bytes of one example's values as the generators draw them (float64) and as
+# training reads them (float32), with the model's activations, at most this
+# fraction of the memory available.
+_MEMORY_SHARE = 0.5
+
+
+def _available_memory():
+    """MemAvailable from /proc/meminfo, else physical memory; None where neither is known."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        import os
+
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_memory(task, seq_len, batch_size):
+    """Refuse a sequence length and batch whose data alone would not fit in memory."""
+    channels = SEQUENCE_METADATA[task]["input_channels"]
+    length = seq_len + 2 * COPY_SYMBOLS if task == "copy" else seq_len
+    examples = max(batch_size, CHUNK_SIZE) + batch_size
+    needed = examples * length * channels * (8 + 4)
+    available = _available_memory()
+    if available and needed > _MEMORY_SHARE * available:
+        raise VgzooError(
+            f"seq_len={seq_len} with batch_size={batch_size} needs about {needed / 2**30:.1f} GiB "
+            f"for its data alone, more than half the {available / 2**30:.1f} GiB this machine has "
+            "free; lower --seq-len or --batch-size."
+        )
+
+
 def baseline(task, seq_len=None):
     """The loss of the best memoryless guess (adding, copy); chance accuracy for MNIST."""
     seq_len = check_seq_len(task, seq_len)
@@ -171,6 +209,7 @@ def make_sequence_datasets(task, *, seq_len=None, batch_size=128, train_size=Non
     """
     seq_len = check_seq_len(task, seq_len)
     _check_count("batch_size", batch_size)
+    check_memory(task, seq_len, batch_size)
     if task in SYNTHETIC_TASKS:
         return _synthetic_datasets(task, seq_len, batch_size, train_size, validation_size, seed)
     return _mnist_datasets(task, batch_size, seed, source_split, limit, validation_split)
@@ -228,8 +267,10 @@ def _stream(task, seq_len, seed, batch_size):
         return tf.ensure_shape(x, x_spec.shape), tf.ensure_shape(y, y_spec.shape)
 
     chunks = tf.data.Dataset.counter().map(load, num_parallel_calls=tf.data.AUTOTUNE)
-    batches = chunks.rebatch(batch_size, drop_remainder=True)
-    # rebatch forgets that the stream never ends; training tells streams by this.
+    # unbatch + batch rather than rebatch: a distribution strategy rewrites the
+    # batch sizes it finds, and a rebatch of the chunks came out at the chunk size.
+    batches = chunks.unbatch().batch(batch_size, drop_remainder=True)
+    # Batching forgets that the stream never ends; training tells streams by this.
     endless = tf.data.experimental.assert_cardinality(tf.data.INFINITE_CARDINALITY)
     return batches.apply(endless).prefetch(tf.data.AUTOTUNE)
 

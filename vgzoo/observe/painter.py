@@ -12,6 +12,7 @@ drawn costs a warning, never the run.
 """
 import os
 import pickle
+import signal
 import subprocess
 import sys
 import traceback
@@ -73,9 +74,12 @@ class Painter:
             package_root = str(Path(__file__).resolve().parents[2])
             path = os.environ.get("PYTHONPATH")
             environment = dict(os.environ, PYTHONPATH=package_root + (os.pathsep + path if path else ""))
+            # A session of its own: Ctrl-C, sent to the terminal's process group, is the
+            # training process's to handle; the child ends when its input closes.
             self._child = subprocess.Popen(
                 [sys.executable, "-m", "vgzoo.observe.painter"],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=environment,
+                start_new_session=True,
             )
             # Closing its input ends the child, when the painter goes or Python exits.
             self._stop_child = weakref.finalize(self, _stop, self._child)
@@ -127,6 +131,7 @@ def _yield_to_training():
 
 def serve(requests, replies):
     """The child's loop: (drawing, args, options) in, ("png", bytes) or ("error", text) out."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops it by closing its input
     _yield_to_training()  # before importing matplotlib, which takes a second of CPU
     from vgzoo.observe import figures
 

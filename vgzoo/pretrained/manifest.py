@@ -15,6 +15,7 @@ built by `vgzoo.architectures.factory`. This module never imports TensorFlow.
 """
 import json
 import os
+import re
 from pathlib import Path
 
 from vgzoo.architectures import registry
@@ -24,16 +25,24 @@ from vgzoo.storage import atomic_write_text
 MODELS_DIR_ENV = "VGZOO_MODELS_DIR"
 MANIFEST_NAME = "manifest.json"
 CACHE_SUBDIR = "vgzoo"  # under the Keras home, beside its `datasets`
-RELEASE_URL = "https://github.com/vgzoo/vgzoo/releases/download/v0.1.0/{file}"
 DEFAULT_TOLERANCE = 1e-4  # absolute, per metric: same weights, same data
 
 
 def models_dir():
-    """$VGZOO_MODELS_DIR, else the repository's `models/` beside the package."""
+    """$VGZOO_MODELS_DIR, else the folder shipped in the package, else the repository's `models/`.
+
+    A wheel ships the repository's `models/` as `vgzoo/models` (setup.cfg maps the
+    package `vgzoo.models` to it); a checkout or an editable install has no such
+    folder and reads the repository's `models/` beside the package.
+    """
     override = os.environ.get(MODELS_DIR_ENV)
     if override:
         return Path(override).expanduser()
-    return Path(__file__).resolve().parents[2] / "models"
+    package = Path(__file__).resolve().parents[1]
+    shipped = package / "models"
+    if (shipped / MANIFEST_NAME).is_file():
+        return shipped
+    return package.parent / "models"
 
 
 def manifest_path(folder=None):
@@ -51,6 +60,8 @@ def read_manifest(folder=None):
         raise VgzooError(f"{path} is not valid JSON ({error}); restore it with git.") from None
     if not isinstance(entries, list):
         raise VgzooError(f"{path} must hold a JSON list of checkpoint entries.")
+    for number, entry in enumerate(entries, start=1):
+        check_entry(entry, f"entry {number} of {path}")
     return entries
 
 
@@ -144,3 +155,23 @@ def entry_knobs(entry):
     return {key: value for key, value in entry["knobs"].items() if value is not None}
 
 
+# What every entry must hold to be listed, loaded and verified, and each value's type.
+REQUIRED_KEYS = {"model": str, "dataset": str, "file": str, "published": bool, "knobs": dict,
+                 "input_shape": list, "num_classes": int, "metrics": dict}
+# A weight file is a plain name inside the models folder: nothing that climbs out of it.
+_FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\.weights\.h5$")
+
+
+def check_entry(entry, where):
+    """Refuse an entry with a missing key, a wrong type or a file outside the models folder."""
+    if not isinstance(entry, dict):
+        raise VgzooError(f"{where} is not a JSON object; restore the manifest with git.")
+    for key, kind in REQUIRED_KEYS.items():
+        if not isinstance(entry.get(key), kind) or (kind is int and isinstance(entry.get(key), bool)):
+            raise VgzooError(f"{where} has no valid {key!r} (a {kind.__name__}); restore the "
+                             "manifest with git or republish that checkpoint.")
+    if entry["published"] and not isinstance(entry.get("sha256"), str):
+        raise VgzooError(f"{where} is published but has no 'sha256'; republish that checkpoint.")
+    if not _FILE_NAME.match(entry["file"]) or ".." in entry["file"]:
+        raise VgzooError(f"{where} names the file {entry['file']!r}, which is not a plain "
+                         "*.weights.h5 name inside the models folder; refusing to read it.")

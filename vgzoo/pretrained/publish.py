@@ -18,9 +18,8 @@ from pathlib import Path
 from vgzoo.architectures import factory, registry
 from vgzoo.data.tasks import TASKS, get_task
 from vgzoo.errors import VgzooError, unknown_choice
-from vgzoo.pretrained import manifest
+from vgzoo.pretrained import manifest, store
 from vgzoo.pretrained import weights as weights_file
-from vgzoo.storage import atomic_save_weights, file_digest
 from vgzoo.training import runs
 from vgzoo.training.config import TrainConfig, to_command
 
@@ -120,7 +119,7 @@ def _entry_from_run(config, trained_from, tolerance):
         "file": file,
         "size": None,
         "sha256": None,
-        "url": manifest.RELEASE_URL.format(file=file),
+        "url": None,
         "metrics": {},
         "tolerance": tolerance,
         "evaluation": dict(EVALUATION) if task.generated else {"split": "test"},
@@ -128,6 +127,7 @@ def _entry_from_run(config, trained_from, tolerance):
         "trained_from": trained_from,
         "date": datetime.date.today().isoformat(),
         "versions": {key: config["versions"][key] for key in ("tensorflow", "keras")},
+        "steps": config["train"]["epochs"] * config["steps_per_epoch"],
         "published": True,
     }
     if normalization:
@@ -135,13 +135,12 @@ def _entry_from_run(config, trained_from, tolerance):
     return entry
 
 
-def _same_checkpoint(a, b):
-    return (a["model"], a["dataset"], a.get("dataset_options", {})) == (
-        b["model"], b["dataset"], b.get("dataset_options", {}))
+def publish(run_dir, folder=None, weights="best", tolerance=manifest.DEFAULT_TOLERANCE, force=False):
+    """Publish a finished run's `best` (or `last`) weights; returns the manifest entry.
 
-
-def publish(run_dir, folder=None, weights="best", tolerance=manifest.DEFAULT_TOLERANCE):
-    """Publish a finished run's `best` (or `last`) weights; returns the manifest entry."""
+    The previous checkpoint stays valid at every instant (see `store`), and
+    is replaced by one from a shorter or worse run only with `force`.
+    """
     if weights not in RUN_WEIGHTS:
         raise unknown_choice("weights", weights, RUN_WEIGHTS)
     run_dir = Path(run_dir)
@@ -154,18 +153,13 @@ def publish(run_dir, folder=None, weights="best", tolerance=manifest.DEFAULT_TOL
     entry = _entry_from_run(config, source.name, tolerance)
     model = weights_file.load_into(factory.build(entry), source, manifest.label(entry), _REPUBLISH)
     entry["metrics"] = evaluate(model, entry)
-    folder = Path(folder or manifest.models_dir())
-    folder.mkdir(parents=True, exist_ok=True)
-    # Saved from the rebuilt model, not copied: a run's files carry the optimizer's
-    # slots too (twice the weights again, for Adam), which a published model does not need.
-    atomic_save_weights(model, folder / entry["file"])
-    entry["size"] = (folder / entry["file"]).stat().st_size
-    entry["sha256"] = file_digest(folder / entry["file"])
-    entries = manifest.read_manifest(folder)
-    kept = [old for old in entries if not _same_checkpoint(old, entry)]
-    position = next((i for i, old in enumerate(entries) if _same_checkpoint(old, entry)), len(kept))
-    kept.insert(position, entry)
-    manifest.write_manifest(kept, folder)
+    with store.locked(folder or manifest.models_dir()) as models:
+        entries = manifest.read_manifest(models)
+        store.check_replacement(store.previous_entry(entries, entry), entry, force)
+        # Saved from the rebuilt model, not copied: a run's files carry the optimizer's
+        # slots too (twice the weights again, for Adam), which a published model does not need.
+        store.save_versioned(model, models, entry)
+        store.switch(models, entries, entry)
     return entry
 
 

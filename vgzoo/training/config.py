@@ -14,6 +14,7 @@ import dataclasses
 import json
 import math
 import numbers
+import re
 import shlex
 from pathlib import Path
 
@@ -88,6 +89,8 @@ class TrainConfig:
             _check_field(field, getattr(self, field.name))
         if self.momentum >= 1:
             raise VgzooError(f"momentum must be in [0, 1), got {self.momentum!r}.")
+        if self.run_name is not None:
+            check_run_name(self.run_name)
         if self.validation_split >= 1:
             raise VgzooError(f"validation_split must be in [0, 1), got {self.validation_split!r}; "
                              "for example 0.1 keeps the last 10% for validation.")
@@ -105,6 +108,22 @@ class TrainConfig:
 
     def to_json(self):
         return dataclasses.asdict(self)
+
+
+# A run name is one folder name: nothing that climbs out of the log folder or hides.
+_RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def check_run_name(run_name):
+    """Refuse a run name that is not a plain folder name inside the log folder."""
+    if run_name is None:
+        return None
+    if not isinstance(run_name, str) or not _RUN_NAME.match(run_name) or ".." in run_name:
+        raise VgzooError(
+            f"--run-name {run_name!r} is not a plain folder name: use letters, digits, '.', '_' "
+            "and '-' (starting with a letter or digit), without '/' or '..'."
+        )
+    return run_name
 
 
 def field_names():

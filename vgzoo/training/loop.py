@@ -21,7 +21,7 @@ from vgzoo.observe.painter import Painter
 from vgzoo.observe.step import ObservedModel
 from vgzoo.pretrained import weights as weights_file
 from vgzoo.training import config as train_config
-from vgzoo.training import resume, runs
+from vgzoo.training import faults, resume, runs, signals
 from vgzoo.training.distribute import make_strategy
 from vgzoo.training.optim import DEFAULT_LEARNING_RATES, build_optimizer
 
@@ -40,6 +40,7 @@ class TrainResult:
     interrupted: bool = False
     resumed_from_epoch: int = 0
     step: int = 0
+    signal: object = None  # the signal that interrupted it (SIGINT or SIGTERM)
 
 
 def split_options(options):
@@ -88,12 +89,18 @@ def _build_model(model, info, knobs):
     if "head" in spec.knobs:
         knobs = dict(knobs, head=knobs.get("head", info.head))
     built = factory.create_model(model, info.input_shape, info.num_classes, **knobs)
+    arguments = spec.resolve(knobs)
+    if arguments.get("match_params") is not None:
+        from vgzoo.architectures.recurrent import effective_width
+
+        # The width trained, not the default that match_params overrode.
+        arguments["width"] = effective_width(info.input_shape, info.num_classes, **arguments)
     description = {
         "name": spec.name,
         "family": spec.family,
         "partner": spec.partner,
         "knobs": {key: value for key, value in knobs.items() if key != "head"},
-        "arguments": spec.resolve(knobs),
+        "arguments": arguments,
     }
     return built, description
 
@@ -212,8 +219,12 @@ def train(model, *, data=None, num_classes=None, config=None, **options):
     run = resume.open_run(config.logdir, dataset_label, built.name, config.run_name, record,
                           config.resume)
     try:
-        with distribution.scope():
+        with faults.reported(run.run_dir, started=run.state is not None), distribution.scope():
             return _fit(built, run, record, config, train_data, validation_data)
+    except VgzooError:
+        if run.state is None and not resume.read_state(run.run_dir):
+            faults.remove_if_empty(run.run_dir)
+        raise
     finally:
         run.lock.release()
 
@@ -245,7 +256,7 @@ def _fit(built, run, record, config, train_data, validation_data):
     monitor = "val_loss" if validation_data else "loss"
     painter = Painter()
     writers = [train_writer, validation_writer]
-    with resume.InterruptFlag() as interrupt:
+    with signals.InterruptFlag() as interrupt:
         callbacks = observer_callbacks(
             observed, train_writer, validation_writer, record, interrupt.stop, painter,
             write_config=not state,
@@ -289,4 +300,5 @@ def _fit(built, run, record, config, train_data, validation_data):
         interrupted=interrupt.raised,
         resumed_from_epoch=initial_epoch,
         step=int(observed.optimizer.iterations.numpy()),
+        signal=interrupt.signal,
     )

@@ -10,7 +10,8 @@ every part of continuing an interrupted run:
 - `restore` loads weights and optimizer slots and replays the data order the
   uninterrupted run would have read;
 - `TrainingState` saves weights, optimizer and the epoch and step at the end
-  of every completed epoch; `InterruptFlag` stops after the current step.
+  of every completed epoch, and stops after the step during which
+  `vgzoo.training.signals.InterruptFlag` saw SIGINT or SIGTERM.
 
 Every file is written through a temporary name and a rename (`vgzoo.storage`),
 so a kill at any moment leaves the old file or the new one, never half of one.
@@ -18,8 +19,6 @@ so a kill at any moment leaves the old file or the new one, never half of one.
 import dataclasses
 import hashlib
 import json
-import signal
-import threading
 from pathlib import Path
 
 import keras
@@ -31,8 +30,8 @@ from vgzoo import keras_internals
 from vgzoo.errors import VgzooError
 from vgzoo.observe.figures import FLOW_TAG, HEATMAP_TAG
 from vgzoo.observe.heldout import TEST_FOLDER
-from vgzoo.storage import atomic_save_weights, atomic_write_text
-from vgzoo.training import runs
+from vgzoo.storage import atomic_save_weights, atomic_write_text, remove_leftovers
+from vgzoo.training import faults, runs
 
 STATE_FILE = "state.json"
 EVENT_FOLDERS = ("train", "validation", TEST_FOLDER)
@@ -57,6 +56,8 @@ def claim_resumable(parent, run_fingerprint):
     if not Path(parent).is_dir():
         return None, None
     for run_dir in sorted(Path(parent).iterdir(), reverse=True):
+        if run_dir.is_dir():
+            _checked_state(run_dir)  # a damaged run beside this one is reported, not skipped
         if not is_resumable(run_dir):
             continue
         if runs.read_config(run_dir).get("fingerprint") != run_fingerprint:
@@ -70,35 +71,84 @@ def claim_resumable(parent, run_fingerprint):
 def open_run(logdir, dataset_label, model_name, run_name, record, allow_resume):
     """The run folder, locked: an interrupted run of the same config, or a new one.
 
-    A folder that already holds a finished run is never trained into again.
+    A folder that already holds a finished run is never trained into again;
+    a damaged state is reported with what to do, never silently replaced.
     """
     runs.check_run_name(run_name)
     parent = runs.run_parent(logdir, dataset_label, model_name)
     run_dir = lock = None
     if allow_resume and not run_name:
         run_dir, lock = claim_resumable(parent, record["fingerprint"])
-    if run_dir is None:
+    if run_dir is not None:
+        return OpenRun(run_dir, lock, _state_to_resume(run_dir, record, allow_resume))
+    with faults.reported(Path(logdir)):
         run_dir = runs.new_run_dir(logdir, dataset_label, model_name, run_name)
-        lock = runs.RunLock(run_dir)
-        if not lock.acquire():
-            raise VgzooError(f"another process is training into {run_dir}; choose another --run-name.")
+        try:
+            return _claim_named(run_dir, record, allow_resume)
+        except (VgzooError, OSError):
+            faults.remove_if_empty(run_dir)  # a refused start leaves no empty folder
+            raise
+
+
+def _claim_named(run_dir, record, allow_resume):
+    lock = runs.RunLock(run_dir)
+    if not lock.acquire():
+        raise VgzooError(f"another process is training into {run_dir}; choose another --run-name.")
     try:
-        state = _state_to_resume(run_dir, record)
-    except VgzooError:
+        remove_leftovers(run_dir)
+        return OpenRun(run_dir, lock, _state_to_resume(run_dir, record, allow_resume))
+    except BaseException:
         lock.release()
         raise
-    return OpenRun(run_dir, lock, state)
 
 
-def _state_to_resume(run_dir, record):
+def _damaged(run_dir, what, detail):
+    return VgzooError(
+        f"{Path(run_dir) / what} is damaged ({detail}), so {run_dir} cannot be resumed: rerun "
+        "with --no-resume and without --run-name to start a new run beside it, or delete that "
+        "folder to start it again."
+    )
+
+
+def _checked_state(run_dir):
+    """The saved state, or {} for none; a state.json or config.json that cannot be read is an error."""
+    path = Path(run_dir) / STATE_FILE
+    config_path = Path(run_dir) / runs.CONFIG_FILE
+    if config_path.exists() and not runs.read_config(run_dir):
+        raise _damaged(run_dir, runs.CONFIG_FILE, "not valid JSON")
+    if not path.exists():
+        return {}
+    state = read_state(run_dir)
+    if not isinstance(state, dict) or ("weights" not in state and not state.get("finished")):
+        raise _damaged(run_dir, STATE_FILE, "not a vgzoo training state")
+    if not state.get("finished"):
+        _check_weights_file(run_dir, state["weights"])
+    return state
+
+
+def _check_weights_file(run_dir, name):
+    import h5py
+
+    try:
+        with h5py.File(Path(run_dir) / name, "r") as weights:
+            weights.visit(lambda _: None)
+    except (OSError, ValueError, KeyError) as error:
+        raise _damaged(run_dir, name, str(error).splitlines()[0]) from None
+
+
+def _state_to_resume(run_dir, record, allow_resume=True):
     """The saved state to continue from, None for a fresh start; refuses to overwrite."""
-    existing, saved = runs.read_config(run_dir), read_state(run_dir) or {}
+    saved = _checked_state(run_dir)
+    existing = runs.read_config(run_dir)
     if saved.get("finished"):
         raise VgzooError(f"{run_dir} already holds a finished run, which would be overwritten; "
                          "choose another --run-name, or delete that folder to train it again.")
     if existing and existing.get("fingerprint") != record["fingerprint"]:
         raise VgzooError(f"{run_dir} holds a run with other settings; choose another --run-name.")
-    if is_resumable(run_dir):
+    if saved and not allow_resume:
+        raise VgzooError(f"{run_dir} holds an interrupted run: drop --no-resume to resume it, or "
+                         "choose another --run-name to start a new one.")
+    if saved:
         return saved
     if existing:
         # Killed before its first epoch ended: nothing was saved, so it starts again.
@@ -194,36 +244,6 @@ def mark_finished(run_dir):
     atomic_write_text(Path(run_dir) / STATE_FILE, json.dumps(state, indent=2))
 
 
-class InterruptFlag:
-    """SIGINT asks the run to stop after the current step; a second one stops at once."""
-
-    def __init__(self):
-        self.raised = False
-        self.reason = None
-        self._previous = None
-
-    def stop(self, reason):
-        """Stop for another reason than Ctrl-C (a diverged run, say)."""
-        self.raised = True
-        self.reason = reason
-
-    def __enter__(self):
-        # Signal handlers can only be set from the main thread; elsewhere
-        # Ctrl-C keeps Python's default behaviour.
-        if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
-        return self
-
-    def __exit__(self, *exc_info):
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-
-    def _handle(self, signum, frame):
-        self.raised = True
-        self.reason = "interrupted"
-        signal.signal(signal.SIGINT, self._previous)
-
-
 class TrainingState(keras.callbacks.Callback):
     """Saves checkpoints and the resumable state at the end of each completed epoch."""
 
@@ -234,8 +254,13 @@ class TrainingState(keras.callbacks.Callback):
         self.monitor = monitor
         self.best = best
         self.step = 0
+        self.batches = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.batches = 0
 
     def on_train_batch_end(self, batch, logs=None):
+        self.batches += 1
         if self.interrupt.raised:
             self.model.stop_training = True
 
@@ -243,8 +268,13 @@ class TrainingState(keras.callbacks.Callback):
         self.step = int(self.model.optimizer.iterations.numpy())
         if all(np.isfinite(weight).all() for weight in self.model.get_weights()):
             atomic_save_weights(self.model, self.run_dir / "last.weights.h5")
+        # Interrupted during validation, the epoch's steps are all done: it is
+        # recorded, and no step of the next one runs.
+        complete = self.batches >= (self.params.get("steps") or self.batches + 1)
         if self.interrupt.raised:
-            return  # a partial epoch is never recorded as completed
+            self.model.stop_training = True
+            if not complete or self.interrupt.reason != "interrupted":
+                return  # a partial epoch is never recorded as completed
         value = (logs or {}).get(self.monitor)
         if value is not None and (self.best is None or value < self.best):
             self.best = float(value)

@@ -9,28 +9,12 @@ import datetime
 import fcntl
 import json
 import os
-import re
 import secrets
 from pathlib import Path
 
 from vgzoo.errors import VgzooError
 from vgzoo.storage import atomic_write_text
-from vgzoo.training.config import DEFAULT_LOGDIR  # noqa: F401  (re-exported)
-
-# A run name is one folder name: nothing that climbs out of the log folder or hides.
-_RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-
-
-def check_run_name(run_name):
-    """Refuse a run name that is not a plain folder name inside the log folder."""
-    if run_name is None:
-        return None
-    if not isinstance(run_name, str) or not _RUN_NAME.match(run_name) or ".." in run_name:
-        raise VgzooError(
-            f"--run-name {run_name!r} is not a plain folder name: use letters, digits, '.', '_' "
-            "and '-' (starting with a letter or digit), without '/' or '..'."
-        )
-    return run_name
+from vgzoo.training.config import DEFAULT_LOGDIR, check_run_name  # noqa: F401  (re-exported)
 
 
 def run_parent(logdir, dataset, model):
