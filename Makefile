@@ -50,7 +50,7 @@ TRAIN_FLAGS = --dataset $(DATASET) --epochs $(EPOCHS) --batch-size $(BATCH_SIZE)
 	$(if $(PREACTIVATION),--preactivation $(PREACTIVATION)) \
 	$(if $(DEPTH),--depth $(DEPTH)) $(ARGS)
 
-.PHONY: install test demo train tensorboard clean clean-logs bench \
+.PHONY: install test test-browser demo train tensorboard clean clean-logs bench \
 	train-adding train-copy train-seqmnist train-pmnist report-adding report-copy \
 	train-plain-vs-resnet-mnist train-plain-vs-resnet-cifar10 \
 	train-mlp-sigmoid-mnist train-mlp-sigmoid-cifar10 pretrained pretrained-verify reproduce-he2016 \
@@ -66,6 +66,12 @@ $(STAMP): setup.cfg pyproject.toml
 
 test: install
 	$(BIN)/python -m pytest -q --durations=10
+
+# The vgzoo TensorBoard tab in headless Chromium (Debian's `chromium`) on tiny real runs:
+# TensorBoard started on them, the rendered page checked. Skips when Chromium is absent;
+# VGZOO_BROWSER_ARTIFACTS=DIR keeps the screenshots. Not part of `make test`.
+test-browser: install
+	$(BIN)/python -m pytest -q tests/browser/tab_check.py
 
 # Never part of `make test`: timings, not checks. BENCH_ARGS="--rounds 9" for more rounds, "--steps 50" for short epochs.
 bench: install

@@ -50,11 +50,8 @@ import tensorflow as tf  # noqa: E402
 
 import vgzoo  # noqa: E402
 from vgzoo.data.sequences import generate  # noqa: E402
-from vgzoo.observe import summaries  # noqa: E402
-from vgzoo.observe.painter import Painter  # noqa: E402
-from vgzoo.observe.step import ObservedModel  # noqa: E402
 from vgzoo.training.config import TrainConfig  # noqa: E402
-from vgzoo.training.loop import observer_callbacks  # noqa: E402
+from vgzoo.observe.watch import watch  # noqa: E402
 
 DEFAULT_HIST_EVERY = TrainConfig().hist_every
 CONFIGS = ("plain", "vgzoo", "vgzoo-every", "keras-tb")
@@ -76,7 +73,26 @@ def lstm_task(examples, seed, seq_len=100):
     return build, x.astype(np.float32), y.astype(np.float32), "mse"
 
 
-TASKS = {"resnet20": ("resnet20, CIFAR-shaped", resnet20_task), "lstm": ("lstm, adding task T=100", lstm_task)}
+def user_cnn_task(examples, seed):
+    """A user's own small Keras CNN, not from the zoo, observed through `vgzoo.watch`."""
+    random = np.random.default_rng(seed)
+    x = random.standard_normal((examples, 32, 32, 3), dtype=np.float32)
+    y = random.integers(0, 10, examples)
+
+    def build():
+        layers = keras.layers
+        return keras.Sequential([
+            keras.Input((32, 32, 3)),
+            layers.Conv2D(32, 3, activation="relu"), layers.MaxPooling2D(),
+            layers.Conv2D(64, 3, activation="relu"), layers.MaxPooling2D(),
+            layers.Flatten(), layers.Dense(128, activation="relu"), layers.Dense(10, activation="softmax"),
+        ], name="user_cnn")
+
+    return build, x, y, "sparse_categorical_crossentropy"
+
+
+TASKS = {"resnet20": ("resnet20, CIFAR-shaped", resnet20_task), "lstm": ("lstm, adding task T=100", lstm_task),
+         "user-cnn": ("a user's own Keras CNN through vgzoo.watch", user_cnn_task)}
 
 
 class Trainer:
@@ -86,15 +102,9 @@ class Trainer:
         keras.utils.set_random_seed(seed)
         model = build()
         self.callbacks = []
-        self.painter = Painter()
         if config.startswith("vgzoo"):
             hist_every = 1 if config == "vgzoo-every" else DEFAULT_HIST_EVERY
-            writer = summaries.create_writer(logdir / "train")
-            model = ObservedModel(model, writer, hist_every)
-            settings = {"train": {"hist_every": hist_every}}
-            self.callbacks = observer_callbacks(
-                model, writer, None, settings, _fail, self.painter, write_config=False
-            )
+            model = watch(model, logdir, hist_every)
         elif config == "keras-tb":
             self.callbacks = [keras.callbacks.TensorBoard(str(logdir), histogram_freq=1)]
         # Summary ops cannot be XLA-compiled, so vgzoo compiles without XLA;
@@ -109,7 +119,6 @@ class Trainer:
         self.model.fit(
             batches, epochs=epochs, shuffle=False, verbose=0, callbacks=[clock.start, *self.callbacks, clock.stop]
         )
-        self.painter.finish()
         return clock.seconds
 
 
@@ -133,10 +142,6 @@ class EpochClock:
 
     def _end(self, epoch, logs=None):
         self.seconds += time.perf_counter() - self.started
-
-
-def _fail(message):
-    raise RuntimeError(message)
 
 
 def rotated(configs, shift):
@@ -177,8 +182,6 @@ def measure(task, args, logdir):
             fit_times[config].append(trainers[config].seconds(batches, args.epochs))
         for config, seconds in measure_steps(trainers, x, y, args, round_).items():
             step_times[config].extend(seconds)
-        for trainer in trainers.values():
-            trainer.painter.close()
     return fit_times, step_times if args.step_rounds else None
 
 

@@ -26,6 +26,17 @@ def train(model, **options):
     return loop.train(model, **options)
 
 
+def watch(model, logdir, hist_every=50, log_layers=None):
+    """Record the gradients of any Keras model's own `fit()` in TensorBoard.
+
+    Returns a model sharing `model`'s layers and weights; compile and fit
+    it as usual. See `vgzoo.observe.watch.watch`.
+    """
+    from vgzoo.observe.watch import watch as watch_model
+
+    return watch_model(model, logdir, hist_every=hist_every, log_layers=log_layers)
+
+
 def plot_gradient_flow(run_dir, path, max_lines=8):
     """Write a run's gradient norm per layer against depth as a PNG file.
 
@@ -46,4 +57,5 @@ __all__ = [
     "partner_of",
     "plot_gradient_flow",
     "train",
+    "watch",
 ]

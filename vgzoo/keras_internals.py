@@ -16,6 +16,9 @@ Keras release changes it. Keep this list short.
 4. How many iterators `fit()` opens on a finite `tf.data.Dataset` per epoch:
    each advances a seeded reshuffle, so a resumed run must open as many to
    read the order the uninterrupted run would have read.
+5. An optimizer's count of batches, `_iterations`: with gradient
+   accumulation its public `iterations` counts updates, one per N batches,
+   and the observer numbers steps by batch.
 """
 import tensorflow as tf
 
@@ -59,3 +62,14 @@ def flush_only_when_eager(writer):
 
     writer.flush = flush_when_eager
     return writer
+
+
+def batch_counter(optimizer):
+    """The variable counting every batch the optimizer was given (updates or not)."""
+    inner = getattr(optimizer, "inner_optimizer", None)  # a LossScaleOptimizer's wrapped one
+    if inner is not None:
+        return batch_counter(inner)
+    counter = getattr(optimizer, "_iterations", None)
+    if counter is None:
+        raise _changed("optimizers", "an optimizer has no _iterations counter")
+    return counter

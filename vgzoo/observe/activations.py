@@ -47,7 +47,7 @@ class WatchedLayers:
     def __init__(self, model, histogram_layers):
         histogram_layers = set(histogram_layers)
         self.layers, self.outputs = [], []
-        for layer in model.layers:
+        for layer in (model.layers if model is not None else []):
             wanted = layer.name in histogram_layers or is_relu_family(layer)
             output = _single_output(layer) if wanted and type(layer).__name__ != "InputLayer" else None
             if output is not None:

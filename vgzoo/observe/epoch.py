@@ -10,6 +10,7 @@ import json
 import keras
 import tensorflow as tf
 
+from vgzoo import keras_internals
 from vgzoo.observe import figures, summaries
 
 
@@ -81,7 +82,7 @@ class RecordedFigure(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         # Counted here rather than read each batch: reading a variable after
         # every step stalls the train loop as long as the read takes.
-        self.next_step = int(self.model.optimizer.iterations.numpy())
+        self.next_step = int(keras_internals.batch_counter(self.model.optimizer).numpy())
 
     def on_train_batch_end(self, batch, logs=None):
         step, self.next_step = self.next_step, self.next_step + 1

@@ -8,6 +8,8 @@ steps, written to the run's `test/` folder under `test_error` and
 import keras
 import tensorflow as tf
 
+from vgzoo import keras_internals
+
 TEST_FOLDER = "test"
 
 
@@ -41,7 +43,7 @@ class TestCurve(keras.callbacks.Callback):
         return wrong / count, loss_sum / count
 
     def on_train_begin(self, logs=None):
-        self.next_step = int(self.model.optimizer.iterations.numpy())
+        self.next_step = int(keras_internals.batch_counter(self.model.optimizer).numpy())
 
     def on_train_batch_end(self, batch, logs=None):
         step, self.next_step = self.next_step, self.next_step + 1

@@ -15,39 +15,68 @@ import keras
 import tensorflow as tf
 
 from vgzoo import keras_internals
+from vgzoo.errors import VgzooError
 from vgzoo.observe import activations, explosion, selection, summaries, timesteps, updates
 
 
-class ObservedModel(keras.Model):
-    """A functional model whose train step writes what it computes."""
+def _observable_inputs(model):
+    """The model's symbolic inputs, or None for a subclassed model that has none."""
+    try:
+        inputs = model.inputs
+    except (AttributeError, ValueError):
+        return None
+    return inputs or None
 
-    def __init__(self, model, writer, hist_every, histogram_layers=None):
-        super().__init__(inputs=model.inputs, outputs=model.outputs, name=model.name)
+
+class _ObservedStep:
+    """The observed train step, shared by the functional and the subclassed forms."""
+
+    def _observe(self, model, writer, hist_every, histogram_layers, with_activations):
+        if not model.trainable_variables:
+            raise VgzooError(f"{model.name} has no trainable variables yet: build it first "
+                             "(call it once on a batch, or give its first layer an input shape).")
         self.summary_writer = writer
         self.hist_every = int(hist_every)
         if histogram_layers is None:
             histogram_layers = selection.select_layers(model)
         self.histogram_layers = frozenset(histogram_layers)
-        self.watched = activations.WatchedLayers(model, histogram_layers)
-        self.prediction_count = len(model.outputs)
+        self.watched = activations.WatchedLayers(model if with_activations else None, histogram_layers)
+        self.prediction_count = len(model.outputs) if with_activations else 1
         # Same layers, more outputs; untracked, so checkpoints keep the model's format.
-        self.with_activations = _Untracked(
+        self.with_activations = Untracked(
             keras.Model(model.inputs, list(model.outputs) + self.watched.outputs)
+            if with_activations else None
         )
-        self.explosion_note = _Untracked(
+        self.explosion_note = Untracked(
             _first_replica_variable(tf.constant([explosion.NO_EXPLOSION] * 2, tf.int64))
         )
         self.layer_order = summaries.layers_in_order(model.trainable_variables)
-        self.latest_layer_mean_abs = _Untracked(
+        self.latest_layer_mean_abs = Untracked(
             _first_replica_variable(tf.zeros([len(self.layer_order)]))
         )
-        self.watch_inputs = timesteps.is_sequence(model.inputs[0])
+        inputs = _observable_inputs(model)
+        self.watch_inputs = (inputs is not None and len(inputs) == 1
+                             and timesteps.is_sequence(inputs[0]) and inputs[0].shape[1] is not None)
         if self.watch_inputs:
             # Read by the heat-map callback after recorded steps; a plain
             # tf.Variable, so it never enters the model's checkpoints.
-            self.latest_timestep_norms = _Untracked(
-                _first_replica_variable(tf.zeros([model.inputs[0].shape[1]]))
+            self.latest_timestep_norms = Untracked(
+                _first_replica_variable(tf.zeros([inputs[0].shape[1]]))
             )
+
+    recording = None  # set by `vgzoo.observe.watch.watch`
+
+    def fit(self, *args, callbacks=None, **kwargs):
+        """Keras' fit; a watched model's adds the observer's callbacks before the user's."""
+        if self.recording is None:
+            return super().fit(*args, callbacks=callbacks, **kwargs)
+        recording = self.recording.value
+        validating = kwargs.get("validation_data") is not None or bool(kwargs.get("validation_split"))
+        every = recording.callbacks(self, validating) + list(callbacks or [])
+        try:
+            return super().fit(*args, callbacks=every, **kwargs)
+        finally:
+            recording.finish()
 
     def make_train_function(self, force=False):
         """Two compiled steps, recorded and quiet, picked before each step.
@@ -67,7 +96,7 @@ class ObservedModel(keras.Model):
 
         def train_function(iterator):
             # fit() has already waited for the last step's logs, so this read costs no stall.
-            step = int(self.optimizer.iterations.numpy())
+            step = int(keras_internals.batch_counter(self.optimizer).numpy())
             return (recorded if step % self.hist_every == 0 else quiet)(iterator)
 
         self.train_function = train_function
@@ -89,29 +118,39 @@ class ObservedModel(keras.Model):
             loss = self.compute_loss(
                 x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True
             )
+            # As Keras' own step: a LossScaleOptimizer (mixed precision) scales the loss.
+            scaled_loss = self.optimizer.scale_loss(loss)
         variables = self.trainable_variables
         sources = list(variables) + ([x] if watch_inputs else [])
         # One backward pass gives the weight gradients and, for sequences, dL/dx.
-        gradients = tape.gradient(loss, sources)
-        input_gradient = gradients.pop() if watch_inputs else None
+        gradients = tape.gradient(scaled_loss, sources)
+        # What is recorded is what the optimizer applies: the unscaled gradients.
+        unscaled = _unscaled(gradients, self.optimizer)
+        input_gradient = unscaled.pop() if watch_inputs else None
+        if watch_inputs:
+            gradients.pop()
         # Read before `apply`, which advances the counter: step k is the k-th batch.
-        step = tf.identity(self.optimizer.iterations)
+        step = tf.identity(keras_internals.batch_counter(self.optimizer))
         learning_rate = self.optimizer.learning_rate
         record_now = tf.equal(step % self.hist_every, 0) if record is None else record
-        applied, applied_loss = _across_replicas(gradients, loss)
+        applied, applied_loss = _across_replicas(unscaled, loss)
         weights_before = updates.snapshot(variables, record_now)
         self._apply_if_finite(step, applied_loss, applied, gradients, variables)
         with self.summary_writer.as_default(step=step):
             updates.record_update_ratios(variables, weights_before, step, record_now)
             summaries.record_weights(variables, weights_before, step, record_now, self.histogram_layers)
             self.watched.record(layer_outputs, step, record_now)
-        keras_internals.loss_tracker(self).update_state(applied_loss, sample_weight=tf.shape(y_pred)[0])
+        # Weighted by the batch's size, as Keras' own step weights it (several outputs: the first input's).
+        batch_size = tf.shape(tf.nest.flatten(x)[0])[0]
+        keras_internals.loss_tracker(self).update_state(applied_loss, sample_weight=batch_size)
         logs = self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
         self._record(step, record_now, applied_loss, learning_rate, logs, variables, applied, input_gradient)
         return logs
 
     def _forward(self, x):
         """Predictions (as `self(x)` gives them) and the watched layers' outputs."""
+        if self.with_activations.value is None:
+            return self(x, training=True), []
         outputs = self.with_activations.value(x, training=True)
         if not isinstance(outputs, (list, tuple)):
             outputs = [outputs]  # Keras returns a one-output model's output bare
@@ -127,7 +166,13 @@ class ObservedModel(keras.Model):
         still stops after the step and keeps the last finite weights saved.
         """
         note = self.explosion_note.value
-        if tf.distribute.has_strategy():
+        if isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
+            # It skips a step whose scaled gradients overflow and lowers its scale
+            # itself; only a loss that is not a number is an explosion then.
+            self.optimizer.apply(gradients, variables)
+            bad = tf.stack([tf.cast(step, tf.int64), tf.constant(explosion.NO_EXPLOSION, tf.int64)])
+            note.assign(tf.where(tf.reduce_all(tf.math.is_finite(loss)), note.read_value(), bad))
+        elif tf.distribute.has_strategy():
             explosion.note_if_not_finite(applied, loss, step, note)
             self.optimizer.apply(gradients, variables)
         else:
@@ -148,14 +193,69 @@ class ObservedModel(keras.Model):
                 self._record_timesteps(input_gradient, step, record_now)
 
     def _record_timesteps(self, input_gradient, step, record_now):
+        from tensorboard.compat.proto import summary_pb2
+
         norms = timesteps.norms_per_timestep(input_gradient)
         self.latest_timestep_norms.value.assign(norms)
+        # The norms as numbers, one vector a recorded step: the vgzoo tab's heat map reads them.
+        norms_metadata = summary_pb2.SummaryMetadata(
+            plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="vgzoo"),
+            data_class=summary_pb2.DATA_CLASS_TENSOR,
+        )
 
         def write():
             summaries.write_scalars([("grad_reach", timesteps.grad_reach(norms))], step)
+            tf.summary.write("grad_through_time/norms", norms, step=step, metadata=norms_metadata)
             return summaries.write_histograms([(timesteps.HISTOGRAM_TAG, norms)], step)
 
         summaries.when(record_now, write, lambda: tf.constant(False))
+
+
+class ObservedModel(_ObservedStep, keras.Model):
+    """A functional model over the watched model's layers whose train step writes what it computes."""
+
+    def __init__(self, model, writer, hist_every, histogram_layers=None):
+        super().__init__(inputs=model.inputs, outputs=model.outputs, name=model.name)
+        self._observe(model, writer, hist_every, histogram_layers, with_activations=True)
+
+
+class ObservedSubclassedModel(_ObservedStep, keras.Model):
+    """For a subclassed model: its own `call`, recorded, without activation histograms.
+
+    A subclassed model has no graph of layer outputs to return beside its
+    predictions, so gradients, weights, norms and update ratios are recorded
+    and activations are not. Saving saves the watched model, in its format.
+    """
+
+    def __init__(self, model, writer, hist_every, histogram_layers=None):
+        super().__init__(name=model.name)
+        self.watched_model = model
+        self._observe(model, writer, hist_every, histogram_layers, with_activations=False)
+
+    def call(self, inputs, training=None):
+        return self.watched_model(inputs, training=training)
+
+    def save_weights(self, *args, **kwargs):
+        return self.watched_model.save_weights(*args, **kwargs)
+
+    def load_weights(self, *args, **kwargs):
+        return self.watched_model.load_weights(*args, **kwargs)
+
+
+def observed(model, writer, hist_every, histogram_layers=None):
+    """The observed form of `model`: functional where it has a graph, else the subclassed one."""
+    if _observable_inputs(model) is not None and getattr(model, "outputs", None):
+        return ObservedModel(model, writer, hist_every, histogram_layers)
+    return ObservedSubclassedModel(model, writer, hist_every, histogram_layers)
+
+
+def _unscaled(gradients, optimizer):
+    """Gradients of a scaled loss divided by the scale (identity without loss scaling)."""
+    if not isinstance(optimizer, keras.optimizers.LossScaleOptimizer) and not getattr(
+            optimizer, "loss_scale_factor", None):
+        return list(gradients)
+    scale = optimizer.scale_loss(tf.constant(1.0))
+    return [None if g is None else g / tf.cast(scale, g.dtype) for g in gradients]
 
 
 def _replicas_in_sync():
@@ -182,7 +282,7 @@ def _first_replica_variable(initial_value):
     )
 
 
-class _Untracked:
+class Untracked:
     """Holds an object out of sight of Keras' attribute tracking."""
 
     def __init__(self, value):

@@ -127,8 +127,15 @@ def layer_norms(variables, tensors):
 
 
 def in_layers(variable, histogram_layers):
-    """Whether a variable's top-level layer is among `histogram_layers` (None: all)."""
-    return histogram_layers is None or variable.path.split("/", 1)[0] in histogram_layers
+    """Whether a variable's top-level layer is among `histogram_layers` (None: all).
+
+    A functional model's variables are `<layer>/...`; a Sequential or
+    subclassed model builds its layers inside its own name, `<model>/<layer>/...`.
+    """
+    if histogram_layers is None:
+        return True
+    parts = variable.path.split("/")
+    return parts[0] in histogram_layers or (len(parts) > 2 and parts[1] in histogram_layers)
 
 
 def by_variable(kind, variables, tensors, histogram_layers):

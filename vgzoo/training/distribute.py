@@ -2,7 +2,8 @@
 
 `mirrored` copies the model to every GPU (or to the CPU devices set by
 VGZOO_CPU_REPLICAS, to try distribution on a laptop); `multiworker` reads
-the cluster from TF_CONFIG. The observed train step records the gradients
+the cluster from TF_CONFIG (`vgzoo.training.cluster` says who is chief and
+where each worker writes). The observed train step records the gradients
 summed across replicas, the ones the optimizer applies, from replica 0 only.
 """
 import os
@@ -13,6 +14,12 @@ from vgzoo.errors import VgzooError, unknown_choice
 
 STRATEGIES = ("default", "mirrored", "multiworker")
 CPU_REPLICAS_ENV = "VGZOO_CPU_REPLICAS"
+# How long a collective op waits for the other workers before it fails, so a
+# worker that died stops the others instead of leaving them waiting for ever.
+# Longer than any pause between two steps: an epoch's end, with validation
+# and checkpoints, runs between two collectives.
+COLLECTIVE_TIMEOUT_ENV = "VGZOO_COLLECTIVE_TIMEOUT"
+DEFAULT_COLLECTIVE_TIMEOUT = 600.0
 
 
 def split_cpu(count):
@@ -33,19 +40,58 @@ def split_cpu(count):
     return devices[:count]
 
 
+class MultiWorker(tf.distribute.MultiWorkerMirroredStrategy):
+    """`MultiWorkerMirroredStrategy` with the `reduce` that Keras 3's `fit()` calls.
+
+    `fit()` reduces values that the multi-worker strategy refuses, where
+    `MirroredStrategy` takes them (Keras issue 20585):
+    - its first batch, a tuple of inputs and labels, to build the model
+      (`Trainer._maybe_symbolic_build`): `MirroredStrategy` reduces a nest
+      leaf by leaf, this strategy fails with "Attempt to convert a value
+      (PerReplica...)" (TensorFlow's own TODO in `Strategy.reduce`);
+    - each step's scalar logs, with `axis=0` (`reduce_per_replica`), which a
+      scalar does not have: averaging them across replicas is what is meant;
+    - and with no `axis` at all for a sum.
+    """
+
+    def reduce(self, reduce_op, value, axis=None):
+        def leaf(tensor):
+            scalar = axis is not None and getattr(tensor, "shape", None) is not None \
+                and tensor.shape.rank == 0
+            return super(MultiWorker, self).reduce(reduce_op, tensor, None if scalar else axis)
+
+        return tf.nest.map_structure(leaf, value)
+
+
+def collective_timeout():
+    value = os.environ.get(COLLECTIVE_TIMEOUT_ENV, str(DEFAULT_COLLECTIVE_TIMEOUT))
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not seconds > 0:
+        raise VgzooError(f"{COLLECTIVE_TIMEOUT_ENV} must be a number of seconds > 0, got {value!r}.")
+    return seconds
+
+
+def _multiworker():
+    from vgzoo.training import cluster
+
+    cluster.from_environment()  # a missing or malformed TF_CONFIG, told in one line
+    options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=collective_timeout())
+    return MultiWorker(communication_options=options)
+
+
 def make_strategy(name):
     if name not in STRATEGIES:
         raise unknown_choice("strategy", name, STRATEGIES)
     if name == "default":
         return tf.distribute.get_strategy()
     if name == "multiworker":
-        if "TF_CONFIG" not in os.environ:
-            raise VgzooError("--strategy multiworker needs the cluster in TF_CONFIG.")
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        return _multiworker()
     replicas = os.environ.get(CPU_REPLICAS_ENV)
     if replicas and not tf.config.list_physical_devices("GPU"):
         if not replicas.isdigit() or int(replicas) < 1:
             raise VgzooError(f"{CPU_REPLICAS_ENV} must be a positive integer, got {replicas!r}.")
         return tf.distribute.MirroredStrategy(split_cpu(int(replicas)))
     return tf.distribute.MirroredStrategy()
-

@@ -10,15 +10,13 @@ import sys
 import keras
 import tensorflow as tf
 
+from vgzoo import keras_internals
 from vgzoo.architectures import factory, registry
 from vgzoo.data.tasks import DataInfo, get_task
 from vgzoo.errors import TrainingDiverged, VgzooError
-from vgzoo.observe import figures, hparams, selection, summaries
-from vgzoo.observe.epoch import EpochLogger, RecordedFigure
-from vgzoo.observe.explosion import ExplosionGuard
+from vgzoo.observe import hparams, selection, summaries
 from vgzoo.observe.heldout import TEST_FOLDER, TestCurve
-from vgzoo.observe.painter import Painter
-from vgzoo.observe.step import ObservedModel
+from vgzoo.observe.watch import watch
 from vgzoo.pretrained import weights as weights_file
 from vgzoo.training import config as train_config
 from vgzoo.training import faults, resume, runs, signals
@@ -27,8 +25,6 @@ from vgzoo.training.optim import DEFAULT_LEARNING_RATES, build_optimizer
 
 # Sequence tasks stream fresh examples for ever; an "epoch" is this many steps.
 DEFAULT_STREAM_STEPS = 100
-# More lines than this hide one another, and each one slows the drawing.
-FLOW_LINES = 8
 CUSTOM_DATA = "custom"
 
 
@@ -130,39 +126,12 @@ def _compile(observed, config, run, total_steps):
                      jit_compile=False)
 
 
-def _figure_callbacks(observed, writer, hist_every, painter):
-    """Gradient flow against depth each epoch; through time too for sequences."""
-    flow = RecordedFigure(
-        writer, figures.FLOW_TAG, observed.latest_layer_mean_abs.value, hist_every, painter,
-        "gradient_flow_png", leading=(list(observed.layer_order),), options={"title": observed.name},
-        max_rows=FLOW_LINES,
-    )
-    if not observed.watch_inputs:
-        return [flow]
-    heatmap = RecordedFigure(
-        writer, figures.HEATMAP_TAG, observed.latest_timestep_norms.value, hist_every, painter,
-        "heatmap_png", cumulative=True,
-    )
-    return [flow, heatmap]
-
-
-def observer_callbacks(observed, train_writer, validation_writer, config, stop, painter, write_config=True):
-    """What records a run besides its train step: epochs, explosions, pictures.
-
-    The pictures are drawn by `painter` while training goes on; call its
-    `finish()` before closing `train_writer`.
-    """
-    return [
-        EpochLogger(train_writer, validation_writer, config, write_config=write_config),
-        ExplosionGuard(observed.explosion_note.value, observed.trainable_variables, stop),
-        *_figure_callbacks(observed, train_writer, config["train"]["hist_every"], painter),
-    ]
-
-
-def _run_record(model_description, info, config, steps_per_epoch, histogram_layers, replicas):
+def _run_record(built, model_description, info, config, steps_per_epoch, histogram_layers, replicas):
     """config.json: the TrainConfig as given, beside what was resolved from it."""
     record = {
         "model": model_description,
+        # Depth order, which the vgzoo tab draws layers in (tags sort alphabetically).
+        "layer_order": summaries.layers_in_order(built.trainable_variables),
         "train": config.to_json(),
         "dataset": dataclasses.asdict(info),
         "learning_rate": config.learning_rate or DEFAULT_LEARNING_RATES[config.optimizer],
@@ -213,7 +182,7 @@ def train(model, *, data=None, num_classes=None, config=None, **options):
         weights_file.load_into(built, config.weights, f"{built.name} as configured",
                                "it was saved from another architecture or knobs")
     histogram_layers = selection.select_layers(built, config.log_layers)
-    record = _run_record(model_description, info, config, steps_per_epoch, histogram_layers,
+    record = _run_record(built, model_description, info, config, steps_per_epoch, histogram_layers,
                          distribution.num_replicas_in_sync)
     dataset_label = info.name if data is None else CUSTOM_DATA
     run = resume.open_run(config.logdir, dataset_label, built.name, config.run_name, record,
@@ -243,30 +212,24 @@ def _fit(built, run, record, config, train_data, validation_data):
     run_dir, state = run.run_dir, run.state
     if state:
         resume.truncate_run_events(run_dir, state)
-    train_writer = summaries.create_writer(run_dir / "train")
-    validation_writer = summaries.create_writer(run_dir / "validation") if validation_data else None
-    observed = ObservedModel(built, train_writer, config.hist_every, record["histogram_layers"])
-    steps_per_epoch = record["steps_per_epoch"]
-    _compile(observed, config, record, steps_per_epoch * config.epochs)
-    initial_epoch = state["epoch"] if state else 0
-    if state:
-        train_data = resume.restore(observed, run_dir, state, train_data, steps_per_epoch)
-    else:
-        hparams.write_run_start(run_dir, record, run_dir.name)
-    monitor = "val_loss" if validation_data else "loss"
-    painter = Painter()
-    writers = [train_writer, validation_writer]
     with signals.InterruptFlag() as interrupt:
-        callbacks = observer_callbacks(
-            observed, train_writer, validation_writer, record, interrupt.stop, painter,
-            write_config=not state,
-        )
+        observed = watch(built, run_dir, config.hist_every, record["histogram_layers"],
+                         run_config=None if state else record, stop=interrupt.stop)
+        recording = observed.recording.value
+        steps_per_epoch = record["steps_per_epoch"]
+        _compile(observed, config, record, steps_per_epoch * config.epochs)
+        initial_epoch = state["epoch"] if state else 0
+        if state:
+            train_data = resume.restore(observed, run_dir, state, train_data, steps_per_epoch)
+        else:
+            hparams.write_run_start(run_dir, record, run_dir.name)
+        callbacks, test_writer = [], None
         if config.test_every:
             curve, test_writer = _test_curve(built, record, config, run_dir)
             callbacks.append(curve)
-            writers.append(test_writer)
         # Last, so a saved state comes after every summary of its epoch but the
         # pictures, which the painter writes while the next epoch trains.
+        monitor = "val_loss" if validation_data else "loss"
         callbacks.append(resume.TrainingState(run_dir, interrupt, monitor, best=(state or {}).get("best")))
         try:
             history = observed.fit(
@@ -281,11 +244,11 @@ def _fit(built, run, record, config, train_data, validation_data):
                 shuffle=False,  # the tf.data pipeline shuffles, seeded
             )
         finally:
-            painter.close()  # the last epoch's pictures, before their writer closes
-            for writer in writers:
-                if writer is not None:
-                    writer.close()
+            recording.close()
+            if test_writer is not None:
+                test_writer.close()
     if interrupt.raised and interrupt.reason != "interrupted":
+        hparams.write_run_end(run_dir, "failure")
         raise TrainingDiverged(
             f"{interrupt.reason}. The last good weights are in {run_dir / 'last.weights.h5'} and "
             f"the events so far in {run_dir}; lower the learning rate or clip gradients (--global-clipnorm)."
@@ -299,6 +262,6 @@ def _fit(built, run, record, config, train_data, validation_data):
         model=built,
         interrupted=interrupt.raised,
         resumed_from_epoch=initial_epoch,
-        step=int(observed.optimizer.iterations.numpy()),
+        step=int(keras_internals.batch_counter(observed.optimizer).numpy()),
         signal=interrupt.signal,
     )

@@ -265,7 +265,7 @@ class TrainingState(keras.callbacks.Callback):
             self.model.stop_training = True
 
     def on_epoch_end(self, epoch, logs=None):
-        self.step = int(self.model.optimizer.iterations.numpy())
+        self.step = int(keras_internals.batch_counter(self.model.optimizer).numpy())
         if all(np.isfinite(weight).all() for weight in self.model.get_weights()):
             atomic_save_weights(self.model, self.run_dir / "last.weights.h5")
         # Interrupted during validation, the epoch's steps are all done: it is
@@ -296,4 +296,4 @@ class TrainingState(keras.callbacks.Callback):
                 old.unlink(missing_ok=True)
 
     def on_train_end(self, logs=None):
-        self.step = int(self.model.optimizer.iterations.numpy())
+        self.step = int(keras_internals.batch_counter(self.model.optimizer).numpy())
