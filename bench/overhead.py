@@ -240,22 +240,66 @@ def parse_args(argv=None):
         help="turns of 5 single train steps per configuration and round (default 6; 0 skips)",
     )
     parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--large-batch", type=int, default=128,
+                        help="a second batch size (the CIFAR recipe's), its epochs as many examples "
+                        "long as the first one's; 0 skips it")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--only", choices=sorted(TASKS), default=None, help="one model only")
     return parser.parse_args(argv)
 
 
+def picture_seconds(repeats=9):
+    """Median seconds to draw an epoch's pictures: resnet20's flow picture and a T=100 heat map."""
+    from vgzoo.observe import figures
+
+    layers = [variable.path.rsplit("/", 1)[0] for variable in vgzoo.create_model("resnet20").trainable_variables]
+    layers = list(dict.fromkeys(layers))
+    random = np.random.default_rng(0)
+    flow_rows = [random.uniform(1e-4, 1e-1, len(layers)) for _ in range(8)]
+    heat_rows = [random.uniform(1e-6, 1e-1, 100) for _ in range(12)]
+    timings = {"flow picture (resnet20, 8 lines)": lambda: figures.gradient_flow_png(layers, list(range(8)), flow_rows),
+               "heat map (T=100, 12 rows)": lambda: figures.heatmap_png(list(range(12)), heat_rows)}
+    measured = {}
+    for label, draw in timings.items():
+        draw()  # matplotlib's first figure pays for its imports and fonts
+        seconds = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            draw()
+            seconds.append(time.perf_counter() - start)
+        measured[label] = statistics.median(seconds)
+    return measured
+
+
+def report_pictures(measured):
+    print("\nan epoch's pictures alone (drawn in the painter's child process, beside training):")
+    for label, seconds in measured.items():
+        print(f"  {label:<36}{1000 * seconds:>8.1f} ms")
+    sys.stdout.flush()
+
+
+def batch_settings(args):
+    """(batch size, steps per epoch): the default, then the large batch over as many examples."""
+    settings = [(args.batch_size, args.steps)]
+    if args.large_batch:
+        settings.append((args.large_batch, max(1, args.steps * args.batch_size // args.large_batch)))
+    return settings
+
+
 def main(argv=None):
     args = parse_args(argv)
     print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}, {os.cpu_count()} CPUs, "
-          f"batch {args.batch_size}, vgzoo default hist_every={DEFAULT_HIST_EVERY}")
+          f"vgzoo default hist_every={DEFAULT_HIST_EVERY}")
     with tempfile.TemporaryDirectory(prefix="vgzoo-bench-") as folder:
-        for name, (label, task) in TASKS.items():
-            if args.only in (None, name):
-                times, step_times = measure(task, args, Path(folder) / name)
-                report(label, times, args.steps, args.epochs)
-                if step_times:
-                    report_steps(step_times)
+        for batch_size, steps in batch_settings(args):
+            settings = argparse.Namespace(**dict(vars(args), batch_size=batch_size, steps=steps))
+            for name, (label, task) in TASKS.items():
+                if args.only in (None, name):
+                    times, step_times = measure(task, settings, Path(folder) / f"{name}-{batch_size}")
+                    report(f"{label}, batch {batch_size}", times, steps, args.epochs)
+                    if step_times:
+                        report_steps(step_times)
+    report_pictures(picture_seconds())
 
 
 if __name__ == "__main__":

@@ -30,6 +30,25 @@ def mnist_data_dir_for_module():
         yield folder
 
 
+@pytest.fixture(scope="session")
+def tiny_log_folder(tmp_path_factory):
+    """A tiny real log folder of a convnet pair and a sequence pair (tests/browser/tiny_runs.py)."""
+    import sys
+    import warnings
+
+    folder = Path(os.environ.get("VGZOO_DATA_DIR") or SHARED_DATA)
+    if not (folder / "mnist" / "t10k-images-idx3-ubyte.gz").exists():
+        pytest.skip(f"the MNIST test split is not in {folder}")
+    sys.path.insert(0, str(Path(__file__).parent / "browser"))
+    import tiny_runs
+
+    with pytest.MonkeyPatch.context() as patch, warnings.catch_warnings():
+        patch.setenv("VGZOO_DATA_DIR", str(folder))
+        patch.setenv("VGZOO_OFFLINE", "1")
+        warnings.simplefilter("ignore", UserWarning)  # training on the MNIST test split, on purpose
+        return tiny_runs.folder(tmp_path_factory)
+
+
 @pytest.fixture
 def float64():
     """Float64 keeps summation-order noise (~1e-5 in float32) out of comparisons."""

@@ -10,7 +10,7 @@ BENCH = Path(__file__).resolve().parents[1] / "bench" / "overhead.py"
 def test_the_overhead_bench_prints_a_row_per_configuration():
     result = subprocess.run(
         [sys.executable, str(BENCH), "--only", "lstm", "--rounds", "1", "--steps", "2", "--epochs", "2",
-         "--step-rounds", "1", "--batch-size", "4"],
+         "--step-rounds", "1", "--batch-size", "4", "--large-batch", "8"],
         capture_output=True, text=True, timeout=600,
     )
     assert result.returncode == 0, result.stderr[-2000:]
@@ -19,4 +19,6 @@ def test_the_overhead_bench_prints_a_row_per_configuration():
     assert float(rows["plain"]) == 1.0 and all(float(ratio) > 0 for ratio in rows.values())
     assert ">=0.95" in result.stdout and ">=0.80" in result.stdout
     single = re.findall(r"^  (plain|vgzoo|vgzoo-every) +[\d.]+ ms +([\d.]+) +[\d.]+$", result.stdout, re.M)
-    assert [config for config, _ in single] == ["plain", "vgzoo", "vgzoo-every"]
+    assert [config for config, _ in single] == ["plain", "vgzoo", "vgzoo-every"] * 2  # both batch sizes
+    assert "batch 4" in result.stdout and "batch 8" in result.stdout
+    assert re.search(r"flow picture .* [\d.]+ ms", result.stdout) and re.search(r"heat map .* [\d.]+ ms", result.stdout)

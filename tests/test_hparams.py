@@ -7,7 +7,6 @@ requests are the ones the HParams tab sends.
 import dataclasses
 import json
 import sys
-import warnings
 from pathlib import Path
 
 import pytest
@@ -65,10 +64,8 @@ def session_groups(client, *col_params):
 
 
 @pytest.fixture(scope="module")
-def folder(mnist_data_dir_for_module, tmp_path_factory):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # training on the MNIST test split, on purpose
-        return tiny_runs.folder(tmp_path_factory)
+def folder(tiny_log_folder):
+    return tiny_log_folder
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ import importlib.metadata
 import json
 import random
 import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -50,10 +49,8 @@ def get_json(client, path, **query):
 
 
 @pytest.fixture(scope="module")
-def folder(mnist_data_dir_for_module, tmp_path_factory):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # training on the MNIST test split, on purpose
-        return tiny_runs.folder(tmp_path_factory)
+def folder(tiny_log_folder):
+    return tiny_log_folder
 
 
 @pytest.fixture(scope="module")

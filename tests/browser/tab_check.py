@@ -20,7 +20,6 @@ import sys
 import time
 import urllib.parse
 import urllib.request
-import warnings
 from pathlib import Path
 
 import pytest
@@ -54,10 +53,8 @@ def get(url):
 
 
 @pytest.fixture(scope="module")
-def folder(mnist_data_dir_for_module, tmp_path_factory):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # training on the MNIST test split, on purpose
-        return tiny_runs.folder(tmp_path_factory)
+def folder(tiny_log_folder):
+    return tiny_log_folder
 
 
 @pytest.fixture(scope="module")

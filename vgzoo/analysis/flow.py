@@ -1,6 +1,6 @@
 """A run's gradient flow read back from its event files, drawn as a PNG.
 
-Reads the `grad_norm/<layer>` scalars (every layer, every recorded step)
+Reads the `grad_norm/<NN>_<layer>` scalars (every layer, every recorded step)
 with TensorBoard's own event reader, so the picture can be drawn for any
 finished or running run, long after training.
 """
@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from vgzoo.errors import VgzooError
+from vgzoo.observe import tags as layer_tags
 from vgzoo.observe.figures import gradient_flow_png, spread_evenly
 
 PREFIX = "grad_norm/"
@@ -30,16 +31,16 @@ def read_gradient_norms(run_dir):
 
     folder = _events_folder(run_dir)
     events = open_events(folder)
-    # Tags keep the order they were first written in: the model's depth order.
-    tags = [tag for tag in events.Tags()["tensors"] if tag.startswith(PREFIX)]
-    if not tags:
+    names = [tag[len(PREFIX):] for tag in events.Tags()["tensors"] if tag.startswith(PREFIX)]
+    if not names:
         raise VgzooError(f"no grad_norm/* summaries in {folder}: is it a vgzoo training run?")
+    ordered = layer_tags.in_depth_order(names)
     by_step = {}
-    for column, tag in enumerate(tags):
-        for step, value in scalar_series(events, tag):
-            by_step.setdefault(step, np.full(len(tags), np.nan))[column] = value
+    for column, (name, _) in enumerate(ordered):
+        for step, value in scalar_series(events, PREFIX + name):
+            by_step.setdefault(step, np.full(len(ordered), np.nan))[column] = value
     steps = sorted(by_step)
-    return [tag[len(PREFIX):] for tag in tags], steps, [by_step[step] for step in steps]
+    return [layer for _, layer in ordered], steps, [by_step[step] for step in steps]
 
 
 def plot_gradient_flow(run_dir, path, max_lines=8):

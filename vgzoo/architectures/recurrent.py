@@ -17,6 +17,12 @@
 Heads: "classes" (softmax from the last timestep, seqmnist), "per_step"
 (softmax at every timestep, copy) and "value" (one linear output from the
 last timestep, adding; `num_classes` is ignored).
+
+Every recurrent layer's cell is named `cell`, whatever its kind, so the
+group's variables (`recurrent1/cell/kernel`) and per-layer tags are alike
+across cells and a pair's TensorBoard cards line up. Weights files key the
+cell by its attribute (`layers/lstm/cell/vars`), not its name, so the
+published checkpoints load as before.
 """
 import random
 
@@ -30,6 +36,24 @@ from vgzoo.errors import VgzooError, unknown_choice
 CELLS = tuple(SEQUENCE_CELLS)
 IRNN_INPUT_STDDEV = 0.001  # Le et al. 2015, section 3
 _GATES = {"rnn": 1, "irnn": 1, "lstm": 4, "gru": 3}
+CELL_NAME = "cell"
+
+
+@keras.saving.register_keras_serializable(package="vgzoo")
+def relu(x):
+    """max(0, x): the IRNN's ReLU, written so TensorFlow's CPU graph optimizer leaves it alone.
+
+    A SimpleRNN cell computes relu(x W + b + h U). With oneDNN (TensorFlow's
+    CPU default) grappler's remapper matches MatMul + bias Add + Add + Relu
+    and fuses it into one node, but builds that node's op only for
+    convolutions: for a MatMul it leaves the op empty, and every compiled
+    step logs `... simple_rnn_cell_1/Relu has an empty op name` and
+    `remapper failed: NOT_FOUND: Op type not registered ''`. A Maximum is no
+    activation it fuses. `maximum(0, x)` has ReLU's value and, as
+    TensorFlow's Maximum gradient goes to its first argument on ties, ReLU's
+    gradient of 0 at x = 0.
+    """
+    return keras.ops.maximum(0.0, x)
 
 
 @keras.saving.register_keras_serializable(package="vgzoo")
@@ -66,13 +90,20 @@ class LastTimestep(keras.layers.Layer):
 
 
 def _recurrent_layer(cell, width, timesteps, chrono, return_sequences, name):
+    layer = _keras_recurrent_layer(cell, width, timesteps, chrono, return_sequences, name)
+    # Named before the layer is built: the variables take their path from it.
+    layer.cell.name = CELL_NAME
+    return layer
+
+
+def _keras_recurrent_layer(cell, width, timesteps, chrono, return_sequences, name):
     common = dict(return_sequences=return_sequences, name=name)
     if cell == "rnn":
         return keras.layers.SimpleRNN(width, activation="tanh", **common)
     if cell == "irnn":
         return keras.layers.SimpleRNN(
             width,
-            activation="relu",
+            activation=relu,
             recurrent_initializer=keras.initializers.Identity(),
             kernel_initializer=keras.initializers.RandomNormal(stddev=IRNN_INPUT_STDDEV),
             **common,

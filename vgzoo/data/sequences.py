@@ -253,8 +253,15 @@ def _synthetic_datasets(task, seq_len, batch_size, train_size, validation_size, 
 
 
 def _stream(task, seq_len, seed, batch_size):
-    """Endless batches: chunk i of the train split is a pure function of (seed, i)."""
+    """Endless batches: chunk i of the train split is a pure function of (seed, i).
+
+    Under several workers each draws every chunk and keeps its rows of each
+    batch, so they train on the batches one process would (drawing is cheap
+    next to a training step).
+    """
     import tensorflow as tf
+
+    from vgzoo.data.images import shard_by_examples
 
     x_spec, y_spec = (tf.TensorSpec((CHUNK_SIZE, *part.shape[1:]), tf.as_dtype(part.dtype))
                       for part in _GENERATORS[task](np.random.default_rng(0), 1, seq_len))
@@ -272,12 +279,14 @@ def _stream(task, seq_len, seed, batch_size):
     batches = chunks.unbatch().batch(batch_size, drop_remainder=True)
     # Batching forgets that the stream never ends; training tells streams by this.
     endless = tf.data.experimental.assert_cardinality(tf.data.INFINITE_CARDINALITY)
-    return batches.apply(endless).prefetch(tf.data.AUTOTUNE)
+    return shard_by_examples(batches.apply(endless).prefetch(tf.data.AUTOTUNE))
 
 
 def _fixed_dataset(x, y, batch_size, shuffle_seed=None):
     """Batched (x, y); uint8 pixels become float32 in [0, 1] batch by batch."""
     import tensorflow as tf
+
+    from vgzoo.data.images import shard_by_examples
 
     ds = tf.data.Dataset.from_tensor_slices((x, y))
     if shuffle_seed is not None:
@@ -286,7 +295,7 @@ def _fixed_dataset(x, y, batch_size, shuffle_seed=None):
     if x.dtype == np.uint8:
         ds = ds.map(lambda pixels, labels: (tf.cast(pixels, tf.float32) / 255, labels),
                     num_parallel_calls=tf.data.AUTOTUNE)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    return shard_by_examples(ds.prefetch(tf.data.AUTOTUNE))
 
 
 def _mnist_datasets(task, batch_size, seed, source_split, limit, validation_split):

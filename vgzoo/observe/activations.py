@@ -2,9 +2,10 @@
 
 Glorot & Bengio (AISTATS 2010) watched each layer's activations saturate or
 collapse during training; `activations/<layer>` shows the same from the very
-batch the step trains on. For ReLU-family layers, `dead_units/<layer>` is the
-fraction of units that output nothing (0, or <= 0 for leaky ReLU) for every
-example of the batch; a unit is a channel, the last axis, so a convolution's
+batch the step trains on. For ReLU-family layers, `dead_units/<NN>_<layer>`
+(NN: the layer's place among them, input first) is the fraction of units
+that output nothing (0, or <= 0 for leaky ReLU) for every example of the
+batch; a unit is a channel, the last axis, so a convolution's
 filter counts as dead only if it is silent at every position and timestep.
 Under tf.distribute both come from the first replica's share of the batch.
 
@@ -19,18 +20,20 @@ each. Dead units are always counted over the whole batch.
 import keras
 import tensorflow as tf
 
+from vgzoo.observe import tags
 from vgzoo.observe.summaries import when, write_histograms, write_scalars
 
 SAMPLED_VALUES = 4_096
 
-_RELU_FAMILY = (keras.activations.relu, keras.activations.relu6, keras.activations.leaky_relu)
+# By name, so a ReLU written as another op (the IRNN's, `vgzoo.architectures.recurrent`) counts too.
+_RELU_FAMILY = {"relu", "relu6", "leaky_relu"}
 
 
 def is_relu_family(layer):
     """ReLU, ReLU6 and leaky ReLU, as a layer of their own or a layer's activation."""
     if isinstance(layer, (keras.layers.ReLU, keras.layers.LeakyReLU)):
         return True
-    return getattr(layer, "activation", None) in _RELU_FAMILY
+    return getattr(getattr(layer, "activation", None), "__name__", None) in _RELU_FAMILY
 
 
 def _single_output(layer):
@@ -55,6 +58,7 @@ class WatchedLayers:
                 self.outputs.append(output)
         self.histogram_names = [layer.name for layer in self.layers if layer.name in histogram_layers]
         self.dead_names = [layer.name for layer in self.layers if is_relu_family(layer)]
+        self.dead_tags = tags.layer_tags("dead_units", self.dead_names)
 
     def record(self, outputs, step, record_now):
         """Histograms and dead-unit fractions of `outputs` (one per watched layer)."""
@@ -66,7 +70,7 @@ class WatchedLayers:
                  for index, name in enumerate(self.histogram_names)],
                 step,
             )
-            write_scalars([(f"dead_units/{name}", dead_fraction(by_name[name])) for name in self.dead_names], step)
+            write_scalars([(self.dead_tags[name], dead_fraction(by_name[name])) for name in self.dead_names], step)
             return tf.constant(True)
 
         if self.layers:

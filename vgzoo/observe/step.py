@@ -180,10 +180,12 @@ class _ObservedStep:
 
     def _record(self, step, record_now, loss, learning_rate, logs, variables, gradients, input_gradient):
         with self.summary_writer.as_default(step=step):
+            # `step_*`: this step's own values; `running/*`: Keras' logs, means over the
+            # epoch so far, which jump at each epoch's start and must not pass for per-step ones.
             tf.summary.scalar("step_loss", loss)
-            tf.summary.scalar("batch_learning_rate", learning_rate)
+            tf.summary.scalar("step_learning_rate", learning_rate)
             for name, value in logs.items():
-                tf.summary.scalar(f"batch_{name}", value)
+                tf.summary.scalar(f"running/{name}", value)
             _, mean_abs = summaries.record_gradients(
                 variables, gradients, step, record_now, self.histogram_layers
             )

@@ -6,8 +6,10 @@ layer's: about 0 when gradient reaches the input, very negative when it
 vanishes, positive when it explodes toward the input.
 
 Tags are grouped by kind, then layer, then variable
-(`gradients/stage1_block1_conv1/kernel`, `grad_norm/stage1_block1_conv1`), so
-TensorBoard's search and its histogram tabs line up across the runs of a pair.
+(`gradients/stage1_block1_conv1/kernel`, `grad_norm/03_stage1_block1_conv1`), so
+TensorBoard's search and its histogram tabs line up across the runs of a pair;
+per-layer scalars carry the layer's depth index (`vgzoo.observe.tags`), so
+their cards sort input first.
 """
 import struct
 
@@ -15,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from vgzoo import keras_internals
-from vgzoo.observe import histogram
+from vgzoo.observe import histogram, tags
 
 
 def layer_of_path(path):
@@ -156,6 +158,8 @@ def record_gradients(variables, gradients, step, record_now, histogram_layers=No
     present = [(v, g) for v, g in zip(variables, gradients) if g is not None]
 
     order = layers_in_order(v for v, _ in present)
+    # Numbered over every layer, so a layer keeps its index (and tag) when another gets no gradient.
+    norm_tags = tags.layer_tags("grad_norm", layers_in_order(variables))
 
     def write_and_measure():
         variables, tensors = [v for v, _ in present], [g for _, g in present]
@@ -163,7 +167,7 @@ def record_gradients(variables, gradients, step, record_now, histogram_layers=No
         mean_abs = layer_mean_abs(variables, tensors)
         norms = layer_norms(variables, tensors)
         write_scalars(
-            [(f"grad_norm/{layer}", norm) for layer, norm in norms.items()]
+            [(norm_tags[layer], norm) for layer, norm in norms.items()]
             + [("global_grad_norm", global_norm(norms.values())),
                ("vanishing_ratio", log10_ratio(norms[order[0]], norms[order[-1]]))],
             step,

@@ -11,15 +11,10 @@ import os
 import tensorflow as tf
 
 from vgzoo.errors import VgzooError, unknown_choice
+from vgzoo.training import cluster
 
 STRATEGIES = ("default", "mirrored", "multiworker")
 CPU_REPLICAS_ENV = "VGZOO_CPU_REPLICAS"
-# How long a collective op waits for the other workers before it fails, so a
-# worker that died stops the others instead of leaving them waiting for ever.
-# Longer than any pause between two steps: an epoch's end, with validation
-# and checkpoints, runs between two collectives.
-COLLECTIVE_TIMEOUT_ENV = "VGZOO_COLLECTIVE_TIMEOUT"
-DEFAULT_COLLECTIVE_TIMEOUT = 600.0
 
 
 def split_cpu(count):
@@ -63,22 +58,10 @@ class MultiWorker(tf.distribute.MultiWorkerMirroredStrategy):
         return tf.nest.map_structure(leaf, value)
 
 
-def collective_timeout():
-    value = os.environ.get(COLLECTIVE_TIMEOUT_ENV, str(DEFAULT_COLLECTIVE_TIMEOUT))
-    try:
-        seconds = float(value)
-    except ValueError:
-        seconds = -1.0
-    if not seconds > 0:
-        raise VgzooError(f"{COLLECTIVE_TIMEOUT_ENV} must be a number of seconds > 0, got {value!r}.")
-    return seconds
-
-
 def _multiworker():
-    from vgzoo.training import cluster
-
-    cluster.from_environment()  # a missing or malformed TF_CONFIG, told in one line
-    options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=collective_timeout())
+    cluster.from_environment()  # a missing or malformed TF_CONFIG is told in one line
+    options = tf.distribute.experimental.CommunicationOptions(
+        timeout_seconds=cluster.collective_timeout())
     return MultiWorker(communication_options=options)
 
 

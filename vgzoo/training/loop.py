@@ -19,7 +19,7 @@ from vgzoo.observe.heldout import TEST_FOLDER, TestCurve
 from vgzoo.observe.watch import watch
 from vgzoo.pretrained import weights as weights_file
 from vgzoo.training import config as train_config
-from vgzoo.training import faults, resume, runs, signals
+from vgzoo.training import cluster, faults, resume, runs, signals
 from vgzoo.training.distribute import make_strategy
 from vgzoo.training.optim import DEFAULT_LEARNING_RATES, build_optimizer
 
@@ -185,11 +185,13 @@ def train(model, *, data=None, num_classes=None, config=None, **options):
     record = _run_record(built, model_description, info, config, steps_per_epoch, histogram_layers,
                          distribution.num_replicas_in_sync)
     dataset_label = info.name if data is None else CUSTOM_DATA
-    run = resume.open_run(config.logdir, dataset_label, built.name, config.run_name, record,
-                          config.resume)
+    # Several workers share one run: the chief writes it, the others a scratch folder.
+    opener = cluster.open_run if config.strategy == "multiworker" else resume.open_run
+    run = opener(config.logdir, dataset_label, built.name, config.run_name, record, config.resume)
     try:
-        with faults.reported(run.run_dir, started=run.state is not None), distribution.scope():
-            return _fit(built, run, record, config, train_data, validation_data)
+        with faults.reported(run.run_dir, started=run.state is not None), distribution.scope(), \
+                cluster.reported(run):
+            return cluster.as_run(run, _fit(built, run, record, config, train_data, validation_data))
     except VgzooError:
         if run.state is None and not resume.read_state(run.run_dir):
             faults.remove_if_empty(run.run_dir)

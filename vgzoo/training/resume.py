@@ -138,6 +138,18 @@ def _check_weights_file(run_dir, name):
 
 def _state_to_resume(run_dir, record, allow_resume=True):
     """The saved state to continue from, None for a fresh start; refuses to overwrite."""
+    saved = check_resumable(run_dir, record, allow_resume)
+    if saved:
+        return saved
+    if runs.read_config(run_dir):
+        # Killed before its first epoch ended: nothing was saved, so it starts again.
+        truncate_run_events(run_dir, {"epoch": 0, "step": 0})
+    runs.save_config(run_dir, record)
+    return None
+
+
+def check_resumable(run_dir, record, allow_resume=True):
+    """The saved state to continue from, {} for a fresh start; refuses to overwrite. Reads only."""
     saved = _checked_state(run_dir)
     existing = runs.read_config(run_dir)
     if saved.get("finished"):
@@ -148,13 +160,7 @@ def _state_to_resume(run_dir, record, allow_resume=True):
     if saved and not allow_resume:
         raise VgzooError(f"{run_dir} holds an interrupted run: drop --no-resume to resume it, or "
                          "choose another --run-name to start a new one.")
-    if saved:
-        return saved
-    if existing:
-        # Killed before its first epoch ended: nothing was saved, so it starts again.
-        truncate_run_events(run_dir, {"epoch": 0, "step": 0})
-    runs.save_config(run_dir, record)
-    return None
+    return saved
 
 
 def _keep(event, epoch, step):
