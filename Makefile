@@ -5,6 +5,14 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
+# Offline data beside the checkout (this project's machines keep the whole MNIST in
+# ../shared/data); elsewhere keras.datasets downloads it on first use.
+ifeq ($(origin VGZOO_DATA_DIR),undefined)
+ifneq ($(wildcard ../shared/data/mnist),)
+export VGZOO_DATA_DIR := $(abspath ../shared/data)
+endif
+endif
+
 # Knobs for `make train`; empty ones are left to the model's defaults.
 MODEL        ?= resnet20
 DATASET      ?= mnist

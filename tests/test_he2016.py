@@ -18,6 +18,14 @@ def test_per_step_accuracy_is_recovered_from_keras_running_means():
     np.testing.assert_allclose(recovered, accuracies, atol=1e-12)
 
 
+def test_a_smaller_last_batch_is_weighted_as_keras_weights_it():
+    batch_size, steps_per_epoch, train_size = 4, 3, 10  # batches of 4, 4 and 2 examples
+    accuracies, sizes = np.array([0.25, 0.5, 1.0]), np.array([4, 4, 2])
+    means = np.cumsum(accuracies * sizes) / np.cumsum(sizes)
+    _, recovered = he2016.per_step_accuracy(list(enumerate(means)), steps_per_epoch, batch_size, train_size)
+    np.testing.assert_allclose(recovered, accuracies, atol=1e-12)
+
+
 def test_smoothing_keeps_length_and_constants():
     values = np.full(120, 0.25)
     smoothed = he2016.smooth(values)

@@ -63,19 +63,32 @@ def ensure_trained(dataset, epochs, test_every, logdir, run_name, print_fn=print
     return folders
 
 
-def per_step_accuracy(running_means, steps_per_epoch):
-    """Each step's batch accuracy from Keras' running mean within its epoch."""
+def per_step_accuracy(running_means, steps_per_epoch, batch_size=None, train_size=None):
+    """Each step's batch accuracy from Keras' running mean within its epoch.
+
+    Keras weights the mean by examples, so an epoch's smaller last batch
+    (`train_size` not a multiple of `batch_size`) counts for less; without
+    the sizes every batch counts alike.
+    """
     steps = np.array([step for step, _ in running_means])
     means = np.array([value for _, value in running_means])
-    position = steps % steps_per_epoch + 1  # batches seen so far this epoch
-    previous = np.where(position > 1, np.roll(means, 1), 0.0)
-    return steps, position * means - (position - 1) * previous
+    position = steps % steps_per_epoch  # batches before this one in its epoch
+    sizes = np.ones(len(steps))
+    if batch_size and train_size:
+        sizes = np.full(len(steps), float(batch_size))
+        sizes[position == steps_per_epoch - 1] = train_size - batch_size * (steps_per_epoch - 1)
+    seen = position * (batch_size or 1) + sizes  # examples seen in the epoch after this batch
+    seen_before = np.where(position > 0, seen - sizes, 0.0)
+    previous = np.where(position > 0, np.roll(means, 1), 0.0)
+    return steps, (seen * means - seen_before * previous) / sizes
 
 
 def smooth(values, window=SMOOTHING_STEPS):
-    kernel = np.ones(window) / window
-    padded = np.pad(values, (window // 2, window - 1 - window // 2), mode="edge")
-    return np.convolve(padded, kernel, mode="valid")
+    """A centred moving mean; near the ends, over the values there are (no padding repeats one)."""
+    kernel = np.ones(window)
+    totals = np.convolve(values, kernel, mode="same")
+    counts = np.convolve(np.ones(len(values)), kernel, mode="same")
+    return totals / counts
 
 
 def curves(run_dir):
@@ -83,7 +96,10 @@ def curves(run_dir):
     run_dir = Path(run_dir)
     config = runs.read_config(run_dir)
     train, test = open_events(run_dir / "train"), open_events(run_dir / "test")
-    steps, accuracy = per_step_accuracy(scalar_series(train, "batch_accuracy"), config["steps_per_epoch"])
+    # `batch_accuracy`: the running mean's tag in runs recorded before `running/accuracy`.
+    running = scalar_series(train, "running/accuracy") or scalar_series(train, "batch_accuracy")
+    steps, accuracy = per_step_accuracy(running, config["steps_per_epoch"], config["train"]["batch_size"],
+                                        config["dataset"].get("train_size"))
     test_points = scalar_series(test, "test_error")
     if not test_points:
         raise VgzooError(f"{run_dir} has no test/ events: train it with --test-every.")

@@ -36,16 +36,29 @@ def cmd_publish(args):
     return 0
 
 
+def _chosen(entries, names):
+    """The entries named MODEL/DATASET or by file stem (all of them when no name is given)."""
+    if not names:
+        return entries
+    chosen = [e for e in entries if f"{e['model']}/{e['dataset']}" in names
+              or any(e["file"].startswith(f"{name}.") or e["file"].startswith(f"{name}-") for name in names)]
+    if not chosen:
+        raise VgzooError(f"no manifest entry matches {' '.join(names)}; name them as "
+                         "MODEL/DATASET or by file stem, e.g. lstm/adding or lstm-adding-T200.")
+    return chosen
+
+
 def cmd_verify(args):
     from vgzoo.pretrained import manifest
 
-    if not manifest.published():
+    entries = _chosen(manifest.published(), args.entries)
+    if not entries:
         print(f"no published checkpoints in {manifest.manifest_path()}: nothing to verify")
         return 0
     quiet_tensorflow()
     from vgzoo.pretrained import publish
 
-    rows = publish.verify()
+    rows = publish.verify(entries)
     print_table(("checkpoint", "metric", "manifest", "measured", "ok"), [
         (row["checkpoint"], row["metric"], f"{row['manifest']:.6g}", f"{row['measured']:.6g}",
          "ok" if row["ok"] else "DIFFERS") for row in rows])
@@ -57,12 +70,7 @@ def cmd_verify(args):
 def cmd_reproduce(args):
     from vgzoo.pretrained import manifest
 
-    entries = manifest.read_manifest()
-    chosen = [e for e in entries if not args.entries or e["file"].removesuffix(".weights.h5")
-              in args.entries or f"{e['model']}/{e['dataset']}" in args.entries]
-    if not chosen:
-        raise VgzooError(f"no manifest entry matches {' '.join(args.entries)}; name them as "
-                         "MODEL/DATASET or by file stem, e.g. lstm/adding or lstm-adding-T200.")
+    chosen = _chosen(manifest.read_manifest(), args.entries)
     quiet_tensorflow()
     from vgzoo.pretrained import publish
 
@@ -81,6 +89,8 @@ def add_commands(commands):
     publishing.set_defaults(run=cmd_publish)
 
     verify = commands.add_parser("verify", help="re-measure published checkpoints")
+    verify.add_argument("entries", nargs="*", metavar="ENTRY",
+                        help="MODEL/DATASET or file stem (default: every published one)")
     verify.set_defaults(run=cmd_verify)
 
     reproduce = commands.add_parser(
