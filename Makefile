@@ -58,7 +58,7 @@ TRAIN_FLAGS = --dataset $(DATASET) --epochs $(EPOCHS) --batch-size $(BATCH_SIZE)
 	$(if $(PREACTIVATION),--preactivation $(PREACTIVATION)) \
 	$(if $(DEPTH),--depth $(DEPTH)) $(ARGS)
 
-.PHONY: install test test-browser demo train tensorboard clean clean-logs bench \
+.PHONY: install test test-slow test-browser demo train tensorboard clean clean-logs bench \
 	train-adding train-copy train-seqmnist train-pmnist report-adding report-copy \
 	train-plain-vs-resnet-mnist train-plain-vs-resnet-cifar10 \
 	train-mlp-sigmoid-mnist train-mlp-sigmoid-cifar10 pretrained pretrained-verify reproduce-he2016 \
@@ -72,8 +72,13 @@ $(STAMP): setup.cfg pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# Under 10 minutes on 2 cores; the `slow` tests (real worker processes, signals, kills,
+# several TensorFlow start-ups each) run in `make test-slow`, which CI runs too.
 test: install
-	$(BIN)/python -m pytest -q --durations=10
+	$(BIN)/python -m pytest -q --durations=10 -m "not slow"
+
+test-slow: install
+	$(BIN)/python -m pytest -q --durations=10 -m slow
 
 # The vgzoo TensorBoard tab in headless Chromium (Debian's `chromium`) on tiny real runs:
 # TensorBoard started on them, the rendered page checked. Skips when Chromium is absent;

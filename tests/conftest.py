@@ -63,4 +63,4 @@ def float64():
 def pytest_configure(config):
     config.addinivalue_line(
         "markers", "slow: several TensorFlow start-ups each (real processes and signals); "
-        "`make test` runs them too")
+        "`make test-slow` runs them, and CI runs both")

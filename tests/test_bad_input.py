@@ -62,7 +62,7 @@ CASES = [
     ("infinite learning rate", ["train", "mlp10", *MNIST_TEST, "--lr", "inf"], {}, "learning_rate must be a finite"),
     ("negative clipnorm", [*ADDING, "--clipnorm", "-1"], {}, "clipnorm must be a positive"),
     ("negative global clipnorm", [*ADDING, "--global-clipnorm", "-1"], {}, "global_clipnorm must be a positive"),
-    ("negative weight decay", [*ADDING, "--weight-decay", "-1e-4"], {}, "weight_decay must be at least 0"),
+    ("negative weight decay", [*ADDING, "--weight-decay", "-0.0001"], {}, "weight_decay must be at least 0"),
     ("negative momentum", [*ADDING, "--momentum", "-5"], {}, "momentum must be at least 0"),
     ("negative seed", [*ADDING, "--seed", "-1"], {}, "seed must be at least 0"),
     ("limit on a generated task", [*ADDING, "--limit", "5"], {}, "limit applies to data read from files"),

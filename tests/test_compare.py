@@ -69,6 +69,8 @@ def test_a_sequence_pair_is_trained_alike_and_reported(sequence_report):
     for name in figures:
         assert f"]({name})" in text
         assert_real_png(path.parent / name)
+    # Redrawn from the recorded per-timestep norms, both members on one colour scale.
+    assert text.count("(one colour scale for every run)") == 2
 
 
 def test_finished_runs_are_reported_again_without_training(sequence_report, tmp_path, capsys):

@@ -66,7 +66,7 @@ def _assert_observatory_tags_written_once(events, single_events):
     """Activations, update ratios and dead units: once per recorded step, as on one device."""
     recorded = [0, 2, 4, 6, 8, 10]
     assert [event.step for event in events.Histograms("activations/stem_dense")] == recorded
-    for tag in ("update_ratio/stem_dense", "update_ratio/predictions", "dead_units/block1_pre_act"):
+    for tag in ("update_ratio/00_stem_dense", "update_ratio/09_predictions", "dead_units/00_block1_pre_act"):
         mirrored, single = scalar_series(events, tag), scalar_series(single_events, tag)
         assert [step for step, _ in mirrored] == recorded, tag
         # The update is the all-reduced one; dead units come from the first replica's half batch.

@@ -63,4 +63,5 @@ def test_a_png_is_written_as_tensorboard_image_summaries_are(tmp_path):
     width, height, stored = event.tensor_proto.string_val
     assert stored == png
     pixels = tf.image.decode_png(stored)
-    assert (int(width), int(height)) == (pixels.shape[1], pixels.shape[0]) == (900, 400)
+    # Twice TensorBoard's 350-px card width, for the card's fonts to stay sharp.
+    assert (int(width), int(height)) == (pixels.shape[1], pixels.shape[0]) == (700, 520)

@@ -46,20 +46,20 @@ def test_one_step_records_activations_update_ratios_and_dead_units(tmp_path):
 
     layers = selection.layer_names(model)
     weight_layers = [name for name in layers if model.get_layer(name).trainable_weights]
-    for name in weight_layers:
+    for depth, name in enumerate(weight_layers):
         variables = model.get_layer(name).trainable_weights
         moved = np.sqrt(sum(np.sum((v.numpy() - before[v.path]) ** 2) for v in variables))
         size = np.sqrt(sum(np.sum(before[v.path] ** 2) for v in variables))
-        recorded = scalars(events, f"update_ratio/{name}")
+        recorded = scalars(events, f"update_ratio/{depth:02d}_{name}")
         assert list(recorded) == [0]
         assert recorded[0] > 0
         np.testing.assert_allclose(recorded[0], moved / size, rtol=1e-4)
 
-    relu_layers = [name for name in layers if name.endswith("_act")]
+    relu_layers = [f"{depth:02d}_{name}" for depth, name in enumerate(name for name in layers if name.endswith("_act"))]
     assert relu_layers and {f"dead_units/{name}" for name in relu_layers} <= set(events.Tags()["tensors"])
     for name in relu_layers:
         assert 0.0 <= scalars(events, f"dead_units/{name}")[0] <= 1.0
-    assert scalars(events, "dead_units/block1_pre_act")[0] < 1.0, "alive unless forced dead (below)"
+    assert scalars(events, "dead_units/00_block1_pre_act")[0] < 1.0, "alive unless forced dead (below)"
 
 
 def test_a_large_activation_is_histogrammed_from_a_uniform_sample(tmp_path):
@@ -80,7 +80,7 @@ def test_a_layer_forced_dead_reads_one(tmp_path):
     stem = model.get_layer("stem_dense")
     stem.bias.assign(np.full(stem.bias.shape, -1e3, np.float32))  # every pre-activation < 0
     events = _one_sgd_step(model, images, labels, tmp_path)
-    assert scalars(events, "dead_units/block1_pre_act") == {0: 1.0}
+    assert scalars(events, "dead_units/00_block1_pre_act") == {0: 1.0}
 
 
 def test_a_unit_is_dead_only_if_silent_for_every_example_and_position():
@@ -113,7 +113,7 @@ def test_log_layers_filters_histograms_but_not_scalars(filtered_run):
         assert tag in events.Tags()["histograms"]
     assert [event.step for event in events.Histograms("activations/stem_dense")] == [0, 2]
     tensors = events.Tags()["tensors"]
-    assert {"grad_norm/block4_dense", "update_ratio/block4_dense", "dead_units/block4_pre_act"} <= set(tensors)
+    assert {"grad_norm/04_block4_dense", "update_ratio/04_block4_dense", "dead_units/03_block4_pre_act"} <= set(tensors)
 
 
 def test_plot_gradient_flow_writes_a_png_of_every_layer(filtered_run, tmp_path):
@@ -157,7 +157,7 @@ def test_sequence_models_record_activations_over_time(tmp_path):
     events = read_events(result.run_dir / "train")
     (first, _) = events.Histograms("activations/recurrent1")
     assert first.histogram_value.num == 4 * 6 * 8  # batch x time x units
-    for step, fraction in scalars(events, "dead_units/recurrent1").items():
+    for step, fraction in scalars(events, "dead_units/00_recurrent1").items():
         assert 0.0 <= fraction <= 1.0
     # Scalars are per variable-owning layer, like grad_norm: the cell inside the RNN layer.
-    assert sorted(scalars(events, "update_ratio/recurrent2/simple_rnn_cell")) == [0, 1]
+    assert sorted(scalars(events, "update_ratio/01_recurrent2/cell")) == [0, 1]

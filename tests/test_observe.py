@@ -76,8 +76,8 @@ def test_recorded_histograms_equal_an_independent_gradient_tape(name, tmp_path, 
         np.testing.assert_allclose([histogram.min, histogram.max], [initial.min(), initial.max()], rtol=1e-6)
         assert abs(histogram.sum - initial.sum()) <= 1e-6 * np.abs(initial).sum() + 1e-12
     norms = summaries.layer_norms(reference.trainable_variables, expected)
-    for layer, norm in norms.items():
-        recorded_norm = scalar_values(events, f"grad_norm/{layer}")[0]
+    for depth, (layer, norm) in enumerate(norms.items()):  # tagged with the layer's depth index
+        recorded_norm = scalar_values(events, f"grad_norm/{depth:02d}_{layer}")[0]
         np.testing.assert_allclose(recorded_norm, float(norm), rtol=1e-5)
 
 
@@ -100,9 +100,9 @@ def test_histograms_follow_the_cadence(tmp_path, steps_per_execution):
     assert steps == [0, 3, 6]
     for tag in ("activations/stem_dense", "weights/stem_dense/kernel"):
         assert [event.step for event in events.Histograms(tag)] == [0, 3, 6], tag
-    for tag in ("grad_norm/stem_dense", "update_ratio/stem_dense", "global_grad_norm"):
+    for tag in ("grad_norm/00_stem_dense", "update_ratio/00_stem_dense", "global_grad_norm"):
         assert sorted(scalar_values(events, tag)) == [0, 3, 6], tag
-    assert all(value > 0 for value in scalar_values(events, "update_ratio/stem_dense").values())
+    assert all(value > 0 for value in scalar_values(events, "update_ratio/00_stem_dense").values())
     assert sorted(scalar_values(events, "step_loss")) == list(range(7))
 
 

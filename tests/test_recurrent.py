@@ -1,15 +1,20 @@
 """The sequence group: every cell builds for every task; initialisers; equal budgets."""
 import math
 
+import subprocess
+import sys
+
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import vgzoo
 from vgzoo.architectures import registry
 from vgzoo.architectures import recurrent
 from vgzoo.architectures.catalog import SEQUENCE_DEFAULTS
 from vgzoo.data import sequences
+from vgzoo.observe import activations
 
 SEQUENCE_MODELS = [name for name in registry.list_models() if registry.get_spec(name).family == "sequence"]
 # (input_shape, num_classes, head) of each task, short enough to stay quick.
@@ -56,11 +61,30 @@ def test_two_layers_and_their_names(cell):
     assert model.count_params() == recurrent.count_parameters(cell, 2, 1, width=8, depth=2)
 
 
+RECURRENT_CELLS = [cell for cell in recurrent.CELLS if cell != "transformer"]
+
+
+def test_the_recurrent_cells_share_their_variable_paths():
+    """So their tags (`grad_norm/00_recurrent1/cell`, `gradients/recurrent1/cell/kernel`) line up."""
+    paths = {cell: [variable.path for variable in vgzoo.create_model(
+        cell, (30, 2), 1, head="value", width=8, depth=2).trainable_variables] for cell in RECURRENT_CELLS}
+    expected = [f"recurrent{layer}/cell/{name}" for layer in (1, 2)
+                for name in ("kernel", "recurrent_kernel", "bias")] + ["predictions/kernel", "predictions/bias"]
+    assert all(found == expected for found in paths.values()), paths
+
+
 def test_irnn_starts_from_the_identity():
     model = vgzoo.create_model("irnn", (20, 2), 1, head="value", width=64)
     cell = model.get_layer("recurrent1").cell
     np.testing.assert_array_equal(cell.recurrent_kernel.numpy(), np.eye(64))
-    assert cell.activation is keras.activations.relu
+    # ReLU as max(0, x) (see `recurrent.relu`): its value and gradient, and a ReLU to the observer.
+    assert cell.activation is recurrent.relu and activations.is_relu_family(model.get_layer("recurrent1"))
+    x = tf.constant([-2.0, -0.0, 0.0, 1e-30, 3.0])
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        ours, keras_relu = cell.activation(x), keras.activations.relu(x)
+    np.testing.assert_array_equal(ours.numpy(), keras_relu.numpy())
+    np.testing.assert_array_equal(tape.gradient(ours, x).numpy(), tape.gradient(keras_relu, x).numpy())
     assert abs(float(np.std(cell.kernel.numpy())) - recurrent.IRNN_INPUT_STDDEV) < 3e-4
     np.testing.assert_array_equal(cell.bias.numpy(), 0)
 
@@ -142,3 +166,23 @@ def test_a_tiny_lstm_trains_a_step_on_the_adding_stream():
     model.compile(optimizer="adam", loss=info.loss)
     history = model.fit(train_ds, steps_per_epoch=2, epochs=1, validation_data=val_ds, shuffle=False, verbose=0)
     assert np.isfinite(history.history["val_loss"][0])
+
+
+TRAIN_AN_IRNN = """
+import numpy as np
+import vgzoo
+model = vgzoo.create_model("irnn", (20, 2), 1, head="value", width=8)
+model.compile(optimizer="adam", loss="mse")
+model.fit(np.ones((64, 20, 2), "float32"), np.ones((64, 1), "float32"), batch_size=32, verbose=0)
+"""
+
+
+def test_training_an_irnn_leaves_the_graph_optimizer_nothing_to_report():
+    """Keras' ReLU here made grappler's oneDNN remapper build a node with no op (`recurrent.relu`)."""
+    finished = subprocess.run([sys.executable, "-c", TRAIN_AN_IRNN], capture_output=True, text=True,
+                              timeout=300)
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    complaints = [line for line in finished.stderr.splitlines()
+                  if any(word in line for word in ("tfg_optimizer", "remapper", "meta_optimizer",
+                                                   "empty op name", "OpKernel"))]
+    assert complaints == []

@@ -87,7 +87,7 @@ def test_sigkill_mid_epoch_then_the_same_command_resumes_bitwise(mnist_data_dir,
     for expected, actual in zip(final_weights(uninterrupted), final_weights(run_dir)):
         np.testing.assert_array_equal(actual, expected)  # bitwise: CPU kernels are deterministic
     assert steps(run_dir, "train", "step_loss") == list(range(3 * STEPS_PER_EPOCH))
-    assert steps(run_dir, "train", "grad_norm/stem_dense") == list(range(0, 3 * STEPS_PER_EPOCH, 25))
+    assert steps(run_dir, "train", "grad_norm/00_stem_dense") == list(range(0, 3 * STEPS_PER_EPOCH, 25))
     assert steps(run_dir, "train", "epoch_loss") == [0, 1, 2]
     assert steps(run_dir, "validation", "epoch_loss") == [0, 1, 2]
     assert steps(run_dir, "train", "config") == [0]

@@ -147,7 +147,7 @@ def test_run_gives_the_gradient_norm_of_every_layer_in_depth_order(client, runs,
     # Two epochs of two batches, every step recorded: the numbers the event file holds.
     assert data["steps"] == [0, 1, 2, 3]
     column = [layer["name"] for layer in data["layers"]].index("stage2_block1_conv1")
-    written = _events(folder, runs["plain20"], "grad_norm/stage2_block1_conv1")
+    written = _events(folder, runs["plain20"], "grad_norm/06_stage2_block1_conv1")
     assert [row[column] for row in data["grad_norm"]] == pytest.approx(
         [tensor_util.make_ndarray(event.tensor_proto).item() for event in written])
 
@@ -162,7 +162,7 @@ def test_run_gives_the_curves_of_both_kinds_of_run(client, runs):
     assert convnet["timesteps"] is None
     _, sequence = get_json(client, "/run", run=runs["rnn"])
     assert sequence["series"]["grad_reach"]["steps"] == list(range(6))
-    assert [layer["name"] for layer in sequence["layers"]] == ["recurrent1/simple_rnn_cell", "predictions"]
+    assert [layer["name"] for layer in sequence["layers"]] == ["recurrent1/cell", "predictions"]
 
 
 def test_run_gives_the_per_timestep_norms_the_train_step_wrote(client, runs, folder):

@@ -80,7 +80,8 @@ def test_a_sequence_run_writes_histogram_heatmap_and_reach(tmp_path):
 def test_the_sequence_demo_prints_a_row_per_model(tmp_path):
     printed = []
     budget = sequences.SequenceDemoBudget(seq_len=12, width=8, steps_per_epoch=3, epochs=2, hist_every=2)
-    rows = sequences.run_sequence_demo(tmp_path, budget, cells=["rnn", "gru"], print_fn=printed.append)
+    rows = sequences.run_sequence_demo(tmp_path, budget, cells=["rnn", "gru"], print_fn=printed.append,
+                                       published=False)["live"]
     assert [row["model"] for row in rows] == ["rnn", "gru"]
     for row in rows:
         assert row["parameters"] == vgzoo.create_model(row["model"], (12, 2), 1, head="value", width=8).count_params()

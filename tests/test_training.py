@@ -47,8 +47,9 @@ def test_a_short_run_writes_gradients_for_every_variable(mnist_data_dir, tmp_pat
         for kind in ("gradients", "weights"):
             steps = [event.step for event in train_events.Histograms(f"{kind}/{variable.path}")]
             assert steps == [0, 2, 4, 6]  # 4 steps an epoch, 2 epochs, every 2nd step
-    assert tensor_steps(train_events, "grad_norm/stem_conv") == [0, 2, 4, 6]
-    assert tensor_steps(train_events, "batch_learning_rate") == list(range(8))
+    assert tensor_steps(train_events, "grad_norm/00_stem_conv") == [0, 2, 4, 6]
+    assert tensor_steps(train_events, "step_learning_rate") == list(range(8))
+    assert tensor_steps(train_events, "running/accuracy") == list(range(8))  # Keras' running means
     for tag in ("epoch_loss", "epoch_accuracy", "epoch_learning_rate"):
         assert tensor_steps(train_events, tag) == [0, 1]
     for tag in ("epoch_loss", "epoch_accuracy"):

@@ -12,12 +12,14 @@ import itertools
 from pathlib import Path
 
 import numpy as np
+from tensorboard.util import tensor_util
 
 from vgzoo.architectures import factory, registry
 from vgzoo.errors import VgzooError
 from vgzoo.training import runs
-from vgzoo.observe import figures
+from vgzoo.observe import figures, tags as layer_tags
 from vgzoo.analysis.events import open_events, scalar_series
+from vgzoo.tensorboard_plugin import TIMESTEP_TAG
 
 NEGLIGIBLE_LOG10 = 0.1  # a gradient ratio within 10^0.1 (26%) counts as the same
 
@@ -32,8 +34,9 @@ class RunSummary:
     curves: dict  # the same names: (epochs, values)
     flow_tag: str  # "vanishing_ratio" (images) or "grad_reach" (sequences)
     flow: tuple  # (steps, values) of flow_tag
-    layers: list  # depth order, from the order the train step wrote them
+    layers: list  # depth order, from the index in their tags
     layer_norms: dict  # recorded step -> grad_norm per layer, first and last step
+    through_time: object  # (steps, rows): |dL/dx_t| per timestep at each recorded step, or None
     through_time_png: object  # the last recorded heat map, PNG bytes, or None
     wall_time: float  # seconds from the first recorded step to the last epoch
 
@@ -41,6 +44,15 @@ class RunSummary:
 def _series(events, tag):
     pairs = scalar_series(events, tag)
     return [step for step, _ in pairs], [value for _, value in pairs]
+
+
+def _through_time(events):
+    """The per-timestep gradient norms the train step wrote, as (steps, rows), or None."""
+    if TIMESTEP_TAG not in events.Tags()["tensors"]:
+        return None  # not a sequence run, or recorded before the norms were kept as numbers
+    records = sorted(events.Tensors(TIMESTEP_TAG), key=lambda record: record.step)
+    return ([record.step for record in records],
+            [tensor_util.make_ndarray(record.tensor_proto).reshape(-1) for record in records])
 
 
 def _parameters(config):
@@ -68,8 +80,9 @@ def summarize(run_dir, name=None):
               "val_accuracy": _series(validation, "epoch_accuracy")}
     tags = train.Tags()["tensors"]
     flow_tag = "grad_reach" if "grad_reach" in tags else "vanishing_ratio"
-    layers = [tag.split("/", 1)[1] for tag in tags if tag.startswith("grad_norm/")]
-    norms = {layer: _series(train, f"grad_norm/{layer}") for layer in layers}
+    ordered = layer_tags.in_depth_order([tag.split("/", 1)[1] for tag in tags if tag.startswith("grad_norm/")])
+    layers = [layer for _, layer in ordered]
+    norms = {layer: _series(train, f"grad_norm/{name}") for name, layer in ordered}
     steps = norms[layers[0]][0] if layers else []
     layer_norms = {step: [norms[layer][1][steps.index(step)] for layer in layers]
                    for step in sorted({steps[0], steps[-1]})} if steps else {}
@@ -81,7 +94,7 @@ def summarize(run_dir, name=None):
         parameters=_parameters(config),
         finals={key: values[-1] for key, (_, values) in curves.items() if values},
         curves=curves, flow_tag=flow_tag, flow=_series(train, flow_tag), layers=layers,
-        layer_norms=layer_norms,
+        layer_norms=layer_norms, through_time=_through_time(train),
         # An image summary holds width, height, then the encoded picture.
         through_time_png=heat[-1].tensor_proto.string_val[2] if heat else None,
         wall_time=max(walls) - min(walls) if walls else 0.0,
@@ -161,10 +174,23 @@ def _figures(summaries, folder):
                 s.layers, steps, rows, title=f"{s.name}: gradient norm by layer",
                 ylabel="gradient L2 norm (grad_norm)"), f"{s.name}: gradient against depth, "
                 f"first and last recorded step")
-        if s.through_time_png:
-            save(f"{s.name}-through-time.png", s.through_time_png,
-                 f"{s.name}: gradient norm per input timestep (recorded heat map)")
+    _through_time_figures(summaries, save)
     return written
+
+
+def _through_time_figures(summaries, save):
+    """Each sequence run's heat map, all on one colour scale so the runs compare at a glance."""
+    drawn = [s for s in summaries if s.through_time]
+    if drawn:
+        ranges = [figures.log_range(s.through_time[1]) for s in drawn]
+        scale = (min(low for low, _ in ranges), max(high for _, high in ranges))
+    for s in summaries:
+        if s.through_time:
+            save(f"{s.name}-through-time.png", figures.heatmap_png(*s.through_time, title=s.name, scale=scale),
+                 f"{s.name}: gradient norm per input timestep (one colour scale for every run)")
+        elif s.through_time_png:
+            save(f"{s.name}-through-time.png", s.through_time_png,
+                 f"{s.name}: gradient norm per input timestep (recorded heat map, its own colour scale)")
 
 
 def _budget(config):

@@ -41,7 +41,7 @@ def figure_callbacks(model, writer, hist_every, painter):
         return [flow]
     heatmap = RecordedFigure(
         writer, figures.HEATMAP_TAG, model.latest_timestep_norms.value, hist_every, painter,
-        "heatmap_png", cumulative=True,
+        "heatmap_png", options={"title": model.name}, cumulative=True,
     )
     return [flow, heatmap]
 

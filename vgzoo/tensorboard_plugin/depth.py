@@ -87,6 +87,13 @@ def _rebuilt(name, arguments, input_shape, num_classes):
         return ()
 
 
+def shown_names(layers):
+    """The layers' names without their depth index, when every one carries it."""
+    if layers and all(_INDEXED.match(layer) for layer in layers):
+        return [_INDEXED.sub("", layer) for layer in layers]
+    return list(layers)
+
+
 def in_depth_order(layers, config):
     """[(layer, kind)] for the given tag layers, shallowest first."""
     layers = list(dict.fromkeys(layers))

@@ -141,8 +141,9 @@ class VgzooPlugin(base_plugin.TBPlugin):
         layers = depth.in_depth_order([tag[len(GRAD_PREFIX):] for tag in layer_tags], config)
         steps, matrix = _matrix([train_scalars.get(GRAD_PREFIX + layer, []) for layer, _ in layers])
         result = dict(pairs.describe(root, config))
+        names = depth.shown_names([layer for layer, _ in layers])  # the tags' index is for sorting
         result.update(
-            layers=[{"name": layer, "kind": kind} for layer, kind in layers],
+            layers=[{"name": name, "kind": kind} for name, (_, kind) in zip(names, layers)],
             steps=steps,
             grad_norm=matrix,
             series={tag: _series(train_scalars.get(tag)) for tag in SERIES},

@@ -17,7 +17,10 @@ names every task of the cluster and this process's own. From it:
   of them;
 - a resumed run starts every worker from the chief's last saved epoch, read
   from the run folder: the log folder must be one that every worker sees
-  (one machine, or a shared file system).
+  (one machine, or a shared file system);
+- a signal on any worker stops all of them after the same step
+  (`AgreedInterrupt`), and a worker that dies stops the others with one
+  line that names it (`reported`).
 """
 import contextlib
 import dataclasses
@@ -29,6 +32,9 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
+
+import keras
+import tensorflow as tf
 
 from vgzoo.errors import VgzooError
 from vgzoo.training import resume, runs
@@ -144,7 +150,8 @@ class Scratch:
 
     def __init__(self, cluster):
         _remove_abandoned_scratch()
-        self.path = Path(tempfile.mkdtemp(prefix=f"{self.PREFIX}{cluster.task_type}{cluster.task_index}-"))
+        prefix = f"{self.PREFIX}{cluster.task_type}{cluster.task_index}-"
+        self.path = Path(tempfile.mkdtemp(prefix=prefix))
         self.lock = runs.RunLock(self.path)
         self.lock.acquire()
 
@@ -171,7 +178,7 @@ def _remove_abandoned_scratch():
 
 
 def open_run(logdir, dataset_label, model_name, run_name, record, allow_resume, cluster=None):
-    """`resume.open_run` for one worker of a cluster: the chief claims the run, the others scratch."""
+    """`resume.open_run` for one worker: the chief claims the run, the others take a scratch."""
     cluster = cluster or from_environment()
     runs.check_run_name(run_name)
     parent = runs.run_parent(logdir, dataset_label, model_name)
@@ -197,6 +204,52 @@ def as_run(run, result):
     return result
 
 
+class AgreedInterrupt(keras.callbacks.Callback):
+    """The interrupt flag as all workers agree on it: a signal on any stops all after one step.
+
+    A worker that stopped alone would run the epoch's end while the others
+    wait in the next step's all-reduce. So this stands in for the flag that
+    the signal handler sets: after each step and at each epoch's end, as a
+    callback placed before the one that saves the state, the workers add up
+    who was asked to stop, and all of them see the answer, never the signal.
+    """
+
+    def __init__(self, flag):
+        super().__init__()
+        self.flag = flag
+        self.raised = False
+        self.reason = None
+        self.signal = None
+
+    def stop(self, reason):
+        """A diverged run: every worker sees the same explosion after the same step."""
+        self.raised = True
+        self.reason = reason
+
+    def _agree(self):
+        strategy = self.model.distribute_strategy
+        asked = strategy.run(lambda: tf.constant(1.0 if self.flag.raised else 0.0))  # every replica
+        if float(strategy.reduce("SUM", asked, axis=None)) and not self.raised:
+            self.raised, self.reason = True, "interrupted"
+            self.signal = self.flag.signal
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._agree()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._agree()
+
+
+def agreed_interrupt(run, flag):
+    """The flag that training reads: agreed among the workers of a cluster, else `flag` itself."""
+    return AgreedInterrupt(flag) if isinstance(run, ClusterRun) else flag
+
+
+def callbacks(interrupt):
+    """The agreement, to run before the callback that saves the state; none for one process."""
+    return [interrupt] if isinstance(interrupt, AgreedInterrupt) else []
+
+
 # Where TensorFlow's errors name the worker that went away.
 _PEER = (re.compile(r"unhealthy[^/]*/job:(\w+)/replica:\d+/task:(\d+)"),
          re.compile(r"remote target /job:(\w+)/replica:\d+/task:(\d+)"))
@@ -215,10 +268,13 @@ def _lost_worker(error, run):
     else:
         who = "another worker"
     cause = _CAUSE.search(text)
-    if isinstance(error, tf_errors().DeadlineExceededError):
+    if isinstance(error, tf.errors.DeadlineExceededError):
         what = f"{who} kept this one waiting longer than {COLLECTIVE_TIMEOUT_ENV}"
     else:
-        detail = (cause.group(1) if cause else text.strip().splitlines()[0] if text.strip() else "")
+        if "stopped sending heartbeats" in text:
+            detail = "its heartbeats stopped"
+        else:
+            detail = cause.group(1) if cause else (text.strip().splitlines() or [""])[0]
         what = f"{who} stopped answering ({detail.strip().rstrip('.')[:160]})"
     state = resume.read_state(run.shared_dir) or {}
     if state.get("epoch") and not state.get("finished"):
@@ -230,21 +286,14 @@ def _lost_worker(error, run):
                       f"stopped too; {again}.")
 
 
-def tf_errors():
-    import tensorflow as tf
-
-    return tf.errors
-
-
 @contextlib.contextmanager
 def reported(run):
     """Turn a lost worker, seen as a failed collective op, into one line; other runs pass through."""
     if not isinstance(run, ClusterRun):
         yield
         return
-    errors = tf_errors()
     try:
         yield
-    except (errors.UnavailableError, errors.DeadlineExceededError, errors.AbortedError,
-            errors.CancelledError) as error:
+    except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.AbortedError,
+            tf.errors.CancelledError) as error:
         raise _lost_worker(error, run) from None

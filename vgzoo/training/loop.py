@@ -215,6 +215,7 @@ def _fit(built, run, record, config, train_data, validation_data):
     if state:
         resume.truncate_run_events(run_dir, state)
     with signals.InterruptFlag() as interrupt:
+        interrupt = cluster.agreed_interrupt(run, interrupt)  # a signal stops every worker alike
         observed = watch(built, run_dir, config.hist_every, record["histogram_layers"],
                          run_config=None if state else record, stop=interrupt.stop)
         recording = observed.recording.value
@@ -232,6 +233,7 @@ def _fit(built, run, record, config, train_data, validation_data):
         # Last, so a saved state comes after every summary of its epoch but the
         # pictures, which the painter writes while the next epoch trains.
         monitor = "val_loss" if validation_data else "loss"
+        callbacks.extend(cluster.callbacks(interrupt))
         callbacks.append(resume.TrainingState(run_dir, interrupt, monitor, best=(state or {}).get("best")))
         try:
             history = observed.fit(
