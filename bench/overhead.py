@@ -154,10 +154,9 @@ def steady_batches(x, y, batch_size):
     """The batches every configuration's fit reads: cut once, cached, no autotuned threads.
 
     Given arrays, Keras slices each epoch in a tf.data pipeline whose
-    autotuned threads compete with training for the 2 cores: eight
-    identical plain resnet20 fits of 3 epochs took 7.2 to 13.0 s (21%
-    coefficient of variation) that way, 8.0 to 8.6 s (2.8%) from this
-    dataset, which swamped the 5% the targets are about.
+    autotuned threads compete with training for the 2 cores, and identical
+    fits then spread far more than the few percent the targets are about
+    (docs/overhead.md gives the figures).
     """
     options = tf.data.Options()
     options.autotune.enabled = False

@@ -4,8 +4,10 @@ Every file vgzoo writes goes through a temporary name in the same folder and
 a rename, so a kill at any moment leaves the old file or the new one, never
 half of one. Importing this module does not import TensorFlow.
 """
+import errno
 import hashlib
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -67,7 +69,22 @@ def atomic_write_text(path, text):
     atomic_write(path, write)
 
 
+def _check_room(folder, needed):
+    """Raise ENOSPC before writing when `folder`'s disk has less than `needed` bytes free.
+
+    h5py fails on a full disk from inside its object finaliser, which prints
+    a traceback no caller can catch; checking first keeps the error one line.
+    """
+    free = shutil.disk_usage(folder).free
+    if free < needed:
+        raise OSError(errno.ENOSPC, f"No space left on device: {needed} bytes needed, {free} free",
+                      str(folder))
+
+
 def atomic_save_weights(model, path):
     """`model.save_weights` through a temporary file and a rename."""
+    variables = list(model.weights) + list(getattr(model.optimizer, "variables", None) or [])
+    needed = sum(int(variable.numpy().nbytes) for variable in variables) + (1 << 20)
+    _check_room(Path(path).parent, needed)
     atomic_write(path, lambda temporary: model.save_weights(temporary, overwrite=True),
                  suffix=".weights.h5")

@@ -113,11 +113,10 @@ def _stop(child):
 def _yield_to_training():
     """Runs the child only on CPU time that training leaves idle.
 
-    A niced child still slowed resnet20's 3-epoch fits to 0.92 of plain fit
-    (one 0.3 s picture an epoch): once it holds a core, the training
-    threads that wake up wait for the scheduler to preempt it, and the train
-    step waits for its slowest thread. Under `SCHED_IDLE` a waking training
-    thread preempts it at once (1.01 of plain fit in the same rounds).
+    A niced child still slows training on a small machine: once it holds a
+    core, the training threads that wake up wait for the scheduler to preempt
+    it, and the train step waits for its slowest thread. Under `SCHED_IDLE` a
+    waking training thread preempts it at once (docs/overhead.md measures both).
     """
     if hasattr(os, "sched_setscheduler") and hasattr(os, "SCHED_IDLE"):
         try:

@@ -9,7 +9,7 @@ from vgzoo.cli.commands import main
 from vgzoo.observe import activations, selection
 from vgzoo.observe.step import ObservedModel
 
-from test_observe import read_events, scalar_values as scalars
+from test_step import read_events, scalar_values as scalars
 
 
 def _one_sgd_step(model, images, labels, logdir, learning_rate=0.1):
