@@ -83,7 +83,8 @@ def _check_room(folder, needed):
 
 def atomic_save_weights(model, path):
     """`model.save_weights` through a temporary file and a rename."""
-    variables = list(model.weights) + list(getattr(model.optimizer, "variables", None) or [])
+    optimizer = getattr(model, "optimizer", None)  # absent on a model never compiled
+    variables = list(model.weights) + list(getattr(optimizer, "variables", None) or [])
     needed = sum(int(variable.numpy().nbytes) for variable in variables) + (1 << 20)
     _check_room(Path(path).parent, needed)
     atomic_write(path, lambda temporary: model.save_weights(temporary, overwrite=True),
