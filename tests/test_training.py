@@ -55,6 +55,10 @@ def test_a_short_run_writes_gradients_for_every_variable(mnist_data_dir, tmp_pat
     for tag in ("epoch_loss", "epoch_accuracy"):
         assert tensor_steps(validation_events, tag) == [0, 1]
     assert "config" in train_events.Tags()["tensors"]
+    # The text summary holds the whole run configuration, as config.json does.
+    (text_event,) = train_events.Tensors("config")
+    text = text_event.tensor_proto.string_val[0].decode()
+    assert json.loads(text.strip("`").removeprefix("json\n"))["train"]["source_split"] == "test"
 
     config = json.loads((run_dir / "config.json").read_text())
     assert config["model"]["name"] == "resnet20" and config["train"]["seed"] == 0

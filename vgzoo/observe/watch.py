@@ -81,7 +81,8 @@ class Recording:
             self.validation_writer = summaries.create_writer(self.logdir / VALIDATION_FOLDER)
         if self.painter is None:
             self.painter = Painter()
-        config = dict(self.run_config or {}, train={"hist_every": self.hist_every})
+        # A run's own config.json already holds its cadence; a user's fit has only the cadence.
+        config = self.run_config or {"train": {"hist_every": self.hist_every}}
         made = observer_callbacks(model, self.train_writer, self.validation_writer, config,
                                   self._stop, self.painter, write_config=not self._config_written)
         self._config_written = True
