@@ -60,7 +60,8 @@ def segment_kernel(tensors):
 
 def per_tensor_group(tensors):
     """What `histogram.summary_proto` encodes: one chain of ops per tensor, stacked."""
-    return [tf.stack(column) for column in zip(*map(histogram._histogram, tensors))]
+    group = histogram.GroupStatistics(tensors)
+    return [group.table, *group.buckets()]
 
 
 def main():

@@ -56,7 +56,9 @@ from vgzoo.observe.watch import watch  # noqa: E402
 DEFAULT_HIST_EVERY = TrainConfig().hist_every
 CONFIGS = ("plain", "vgzoo", "vgzoo-every", "keras-tb")
 STEP_CONFIGS = CONFIGS[:3]  # train_on_batch runs no callbacks, so keras-tb would be plain again
-TARGETS = {"vgzoo": 0.95, "vgzoo-every": 0.80}
+# Ratios to plain fit: the zoo's models (issue "Recording nearly free"), a user's own model through watch.
+TARGETS = {"resnet20": {"vgzoo": 0.97, "vgzoo-every": 0.85}, "lstm": {"vgzoo": 0.97, "vgzoo-every": 0.85},
+           "user-cnn": {"vgzoo": 0.95, "vgzoo-every": 0.80}}
 
 
 def resnet20_task(examples, seed):
@@ -217,15 +219,21 @@ def report_steps(times):
     sys.stdout.flush()
 
 
-def report(name, times, steps, epochs):
+def report(name, times, steps, epochs, targets):
     print(f"\n{name}: {epochs} epochs of {steps} steps a round, median of {len(times['plain'])} rounds")
     print(f"  {'configuration':<14}{'steps/s':>9}{'ratio to plain':>16}{'rate ratio':>12}{'target':>9}")
+    ratios = {}
     for config in CONFIGS:
         rate = steps * epochs / statistics.median(times[config])
-        ratio, rate_ratio = ratios_to_plain(times, config)
-        target = TARGETS.get(config)
-        verdict = "" if target is None else f">={target:.2f} {'ok' if ratio >= target else 'MISSED'}"
-        print(f"  {config:<14}{rate:>9.2f}{ratio:>16.3f}{rate_ratio:>12.3f}  {verdict}")
+        ratios[config], rate_ratio = ratios_to_plain(times, config)
+        target = targets.get(config)
+        verdict = "" if target is None else f">={target:.2f} {'ok' if ratios[config] >= target else 'MISSED'}"
+        print(f"  {config:<14}{rate:>9.2f}{ratios[config]:>16.3f}{rate_ratio:>12.3f}  {verdict}")
+    # Paired within rounds too: the rounds in which vgzoo's default beat Keras' TensorBoard callback.
+    wins = sum(tb >= vg for tb, vg in zip(times["keras-tb"], times["vgzoo"]))
+    verdict = "ok" if ratios["vgzoo"] >= ratios["keras-tb"] else "MISSED"
+    print(f"  vgzoo (default) against keras-tb: {ratios['vgzoo']:.3f} >= {ratios['keras-tb']:.3f} {verdict}"
+          f" (faster in {wins} of {len(times['plain'])} rounds)")
     sys.stdout.flush()
 
 
@@ -295,7 +303,7 @@ def main(argv=None):
             for name, (label, task) in TASKS.items():
                 if args.only in (None, name):
                     times, step_times = measure(task, settings, Path(folder) / f"{name}-{batch_size}")
-                    report(f"{label}, batch {batch_size}", times, steps, args.epochs)
+                    report(f"{label}, batch {batch_size}", times, steps, args.epochs, TARGETS[name])
                     if step_times:
                         report_steps(step_times)
     report_pictures(picture_seconds())

@@ -44,11 +44,11 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from overhead import lstm_task, resnet20_task  # noqa: E402
+from overhead import lstm_task, resnet20_task, user_cnn_task  # noqa: E402
 
 from vgzoo.observe import activations, epoch, figures, histogram, summaries, updates, watch  # noqa: E402
 
-TASKS = {"resnet20": resnet20_task, "lstm": lstm_task}
+TASKS = {"resnet20": resnet20_task, "lstm": lstm_task, "user-cnn": user_cnn_task}
 
 
 @contextlib.contextmanager
@@ -76,15 +76,15 @@ def _no_copy():
 
 
 def _no_encode():
-    def statistics_only(tags, tensors):
-        parts = [tf.reduce_sum(column) for result in map(histogram._histogram, tensors) for column in result]
+    def statistics_only(tags, statistics):
+        parts = [tf.reduce_sum(statistics.table), *map(tf.reduce_sum, statistics.buckets())]
         return tf.strings.as_string(tf.add_n(parts))
 
     def unwritten(tags_, serialized, step):
         return tf.size(tf.strings.length(serialized)) > 0
 
     stack = contextlib.ExitStack()
-    stack.enter_context(patched(histogram, "summary_proto", statistics_only))
+    stack.enter_context(patched(histogram, "encode", statistics_only))
     stack.enter_context(patched(tf.summary.experimental, "write_raw_pb",
                                 lambda serialized, step=None: unwritten(None, serialized, step)))
     return stack

@@ -29,6 +29,9 @@ def test_list_prints_name_family_partner_and_description():
         (["info", "resnet56", "--activation", "sigmod"], "Did you mean 'sigmoid'"),
         (["train", "resnet56", "--initializer", "xavier"], "unknown initializer 'xavier'"),
         (["train", "resnet56", "--width", "8"], "knob 'width' for resnet56"),
+        # The command line keeps vgzoo's two optimizers; Python takes any Keras one.
+        (["train", "mlp10", "--optimizer", "adamw"], "unknown optimizer 'adamw'"),
+        (["train", "mlp10", "--optimizer", "python"], "unknown optimizer 'python'"),
         (["list", "vgg*"], "no model matches"),
     ],
 )

@@ -2,6 +2,7 @@
 import json
 import warnings
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -100,7 +101,9 @@ def test_training_on_arrays_and_datasets(tmp_path):
         (dict(epochs=0), "epochs must be a positive"),
         (dict(batch_size=-1), "batch_size must be a positive"),
         (dict(learning_rate=-0.1), "learning_rate must be a positive"),
-        (dict(optimizer="adamw"), "Did you mean 'adam'"),
+        (dict(optimizer="adamz"), "unknown optimizer 'adamz'"),
+        (dict(optimizer=keras.optimizers.AdamW(), learning_rate=0.1), "set them on the optimizer"),
+        (dict(loss="sparse_categorical_crossentrop"), "unknown loss"),
         (dict(schedule="cosin"), "Did you mean 'cosine'"),
         (dict(dataset="cifar11"), "Did you mean 'cifar10'"),
         (dict(activation="sigmod"), "Did you mean 'sigmoid'"),

@@ -187,3 +187,17 @@ def test_a_diverging_user_fit_stops_with_one_error(tmp_path):
     with pytest.raises(vgzoo.VgzooError, match="diverged"):
         watched.fit(IMAGES * 1e6, LABELS, epochs=20, batch_size=4, verbose=0)
     assert all(np.isfinite(weight).all() for weight in model.get_weights())
+
+
+@pytest.mark.parametrize("interval, drawn", [(3600.0, [0, 3]), (0.0, [0, 1, 2, 3])])
+def test_pictures_of_short_epochs_are_drawn_at_most_once_an_interval(interval, drawn, tmp_path, monkeypatch):
+    from vgzoo.observe import epoch
+
+    monkeypatch.setattr(epoch, "PICTURE_INTERVAL_S", interval)
+    watched = vgzoo.watch(sequential(), tmp_path, hist_every=1)
+    watched.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    watched.fit(IMAGES, LABELS, batch_size=8, epochs=4, verbose=0)
+    watched.recording.value.close()
+    events = _histograms(tmp_path)
+    assert [event.step for event in events.Tensors("gradient_flow/by_layer")] == drawn
+    assert len(events.Tensors("global_grad_norm")) == 8, "every step is recorded, drawn or not"

@@ -17,6 +17,7 @@ from tensorboard.util import tensor_util
 from vgzoo.architectures import factory, registry
 from vgzoo.errors import VgzooError
 from vgzoo.training import runs
+from vgzoo.training.config import FROM_PYTHON
 from vgzoo.observe import figures, tags as layer_tags
 from vgzoo.analysis.events import open_events, scalar_series
 from vgzoo.tensorboard_plugin import TIMESTEP_TAG
@@ -195,9 +196,13 @@ def _through_time_figures(summaries, save):
 
 def _budget(config):
     train = config["train"]
+    optimizer = train["optimizer"]
+    if optimizer == FROM_PYTHON:  # a Keras optimizer given to vgzoo.train, described beside
+        optimizer = config.get("optimizer", {}).get("class_name", optimizer)
+    rate = config.get("learning_rate")
+    rate = "scheduled" if rate is None else f"{rate:g}"
     return (f"{train['epochs']} epochs × {config['steps_per_epoch']} steps, batch "
-            f"{train['batch_size']}, {train['optimizer']} lr {config['learning_rate']:g}, "
-            f"seed {train['seed']}")
+            f"{train['batch_size']}, {optimizer} lr {rate}, seed {train['seed']}")
 
 
 def _changed_knobs(model):

@@ -85,12 +85,21 @@ def sample(values, count, seed):
     """
     flat = tf.reshape(values, [-1])
     size = tf.size(flat, out_type=tf.int64)
-    kept = tf.minimum(size, count)
     seed_pair = tf.cast(tf.stack(seed), tf.int64)
+    if _holds_at_least(values, count):
+        # Known as the step is traced: no select, and a static length that spares the histogram its checks.
+        return tf.gather(flat, tf.random.stateless_uniform([count], seed_pair, maxval=size, dtype=tf.int64))
+    kept = tf.minimum(size, count)
     drawn = tf.random.stateless_uniform([kept], seed_pair, maxval=size, dtype=tf.int64)
     # A select rather than a tf.cond: a branch costs more than these few thousand draws.
     picks = tf.where(size > count, drawn, tf.range(kept))
     return tf.gather(flat, picks)
+
+
+def _holds_at_least(values, count):
+    """Whether one example's outputs alone number `count` or more (a batch holds one at least)."""
+    per_example = values.shape[1:]
+    return per_example.is_fully_defined() and per_example.num_elements() >= count
 
 
 def dead_fraction(activation):

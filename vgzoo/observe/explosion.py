@@ -24,6 +24,10 @@ def apply_if_finite(apply, gradients, loss, step, note):
     applies, and a bad step notes which layer went first.
     """
 
+    def apply_and_say_so():
+        apply()
+        return tf.constant(True)
+
     def check_each():
         flags, all_finite = finite_each(gradients, loss)
 
@@ -31,14 +35,10 @@ def apply_if_finite(apply, gradients, loss, step, note):
             note.assign(bad_note(step, flags))
             return tf.constant(False)
 
-        return tf.cond(all_finite, lambda: tf.constant(True), mark_bad)
+        return tf.cond(all_finite, apply_and_say_so, mark_bad)
 
-    def apply_and_say_so():
-        apply()
-        return tf.constant(True)
-
-    finite = tf.cond(sum_is_finite(gradients, loss), lambda: tf.constant(True), check_each)
-    return tf.cond(finite, apply_and_say_so, lambda: tf.constant(False))
+    # One branch on the common path: a branch point costs a small model's step about 0.1 ms.
+    return tf.cond(sum_is_finite(gradients, loss), apply_and_say_so, check_each)
 
 
 def note_if_not_finite(gradients, loss, step, note):
@@ -78,15 +78,15 @@ def first_bad_index(finite_flags):
 
 
 class ExplosionGuard(keras.callbacks.Callback):
-    def __init__(self, note, variables, stop):
+    def __init__(self, read_note, variables, stop):
         super().__init__()
-        self.note = note  # tf.Variable [step, variable index], set by the train step
+        self.read_note = read_note  # -> [step, variable index], as the train step last set it
         self.variable_paths = [variable.path for variable in variables]
         self.stop = stop
         self.message = None
 
     def on_train_batch_end(self, batch, logs=None):
-        step, index = (int(value) for value in self.note.numpy())
+        step, index = (int(value) for value in self.read_note())
         if step == NO_EXPLOSION:
             return
         if index == NO_EXPLOSION:

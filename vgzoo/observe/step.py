@@ -19,6 +19,10 @@ from vgzoo.errors import VgzooError
 from vgzoo.observe import activations, explosion, selection, summaries, timesteps, updates
 
 
+# Outputs of the two-function step that are not metrics.
+_NEXT_STEP, _NOTE = "_vgzoo_next_step", "_vgzoo_explosion_note"
+
+
 def _observable_inputs(model):
     """The model's symbolic inputs, or None for a subclassed model that has none."""
     try:
@@ -37,6 +41,7 @@ class _ObservedStep:
                              "(call it once on a batch, or give its first layer an input shape).")
         self.summary_writer = writer
         self.hist_every = int(hist_every)
+        self._next_step, self.latest_note = None, None
         if histogram_layers is None:
             histogram_layers = selection.select_layers(model)
         self.histogram_layers = frozenset(histogram_layers)
@@ -73,6 +78,8 @@ class _ObservedStep:
         recording = self.recording.value
         validating = kwargs.get("validation_data") is not None or bool(kwargs.get("validation_split"))
         every = recording.callbacks(self, validating) + list(callbacks or [])
+        # Resume may have moved the counter since the last fit; the note is read afresh.
+        self._next_step, self.latest_note = None, None
         try:
             return super().fit(*args, callbacks=every, **kwargs)
         finally:
@@ -88,19 +95,35 @@ class _ObservedStep:
         """
         if self.train_function is not None and not force:
             return self.train_function
+        self.latest_note = None
         if self.steps_per_execution > 1:
             self.train_function = keras_internals.make_function(self, functools.partial(self._observed_step, record=None))
             return self.train_function
         recorded = keras_internals.make_function(self, functools.partial(self._observed_step, record=True))
         quiet = keras_internals.make_function(self, functools.partial(self._observed_step, record=False))
+        # Each step returns the optimizer's next step count and the explosion note
+        # among its outputs; reading them there spares two variable reads a step
+        # (about 0.2 ms, 4% of a small CNN's step). Read once from the counter
+        # itself at the start of each fit, which a resume may have set.
+        self._next_step = None
 
         def train_function(iterator):
-            # fit() has already waited for the last step's logs, so this read costs no stall.
-            step = int(keras_internals.batch_counter(self.optimizer).numpy())
-            return (recorded if step % self.hist_every == 0 else quiet)(iterator)
+            if self._next_step is None:
+                self._next_step = int(keras_internals.batch_counter(self.optimizer).numpy())
+            step_function = recorded if self._next_step % self.hist_every == 0 else quiet
+            logs = dict(step_function(iterator))
+            self._next_step = int(logs.pop(_NEXT_STEP))
+            self.latest_note = logs.pop(_NOTE).numpy()
+            return logs
 
         self.train_function = train_function
         return train_function
+
+    def explosion_note_now(self):
+        """[step, variable index] of the first non-finite step, as of the last step run."""
+        if self.latest_note is not None:
+            return self.latest_note
+        return self.explosion_note.value.numpy()
 
     def train_step(self, data):
         """One step, recorded when the optimizer's step count is a multiple of `hist_every`."""
@@ -145,7 +168,12 @@ class _ObservedStep:
         keras_internals.loss_tracker(self).update_state(applied_loss, sample_weight=batch_size)
         logs = self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
         self._record(step, record_now, applied_loss, learning_rate, logs, variables, applied, input_gradient)
-        return logs
+        if record is None:
+            return logs
+        # Popped by `make_train_function`'s caller before fit() sees the logs.
+        # Read after the update, in program order: a skipped update (loss scaling) leaves it.
+        next_step = tf.convert_to_tensor(keras_internals.batch_counter(self.optimizer))
+        return dict(logs, **{_NEXT_STEP: next_step, _NOTE: self.explosion_note.value.read_value()})
 
     def _forward(self, x):
         """Predictions (as `self(x)` gives them) and the watched layers' outputs."""
@@ -182,10 +210,11 @@ class _ObservedStep:
         with self.summary_writer.as_default(step=step):
             # `step_*`: this step's own values; `running/*`: Keras' logs, means over the
             # epoch so far, which jump at each epoch's start and must not pass for per-step ones.
-            tf.summary.scalar("step_loss", loss)
-            tf.summary.scalar("step_learning_rate", learning_rate)
-            for name, value in logs.items():
-                tf.summary.scalar(f"running/{name}", value)
+            summaries.write_scalars(
+                [("step_loss", loss), ("step_learning_rate", learning_rate)]
+                + [(f"running/{name}", value) for name, value in logs.items()],
+                step,
+            )
             _, mean_abs = summaries.record_gradients(
                 variables, gradients, step, record_now, self.histogram_layers
             )

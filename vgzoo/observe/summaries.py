@@ -67,18 +67,43 @@ def when(record_now, write, skip):
 
 
 def write_scalars(tagged_values, step):
-    """Scalars as `tf.summary.scalar` writes them, but with the tags exactly as given.
+    """Scalars as `tf.summary.scalar` writes them, but with the tags exactly as given, in one event.
 
-    Meant for the inside of a `tf.cond` branch: `tf.summary.scalar` would
-    prefix the branch's name scope, and a scalar outside the branch under a
-    tensor-valued `record_if` is a branch of its own (about 0.1 ms each, on
-    every step, recorded or not).
+    Each value is what `tf.summary.scalar` writes (a float32 scalar tensor
+    with the scalars plugin's metadata), and TensorBoard reads them as it
+    reads those. One `Summary` holds them all: a recorded ResNet-20 step
+    writes about a hundred scalars, and a `tf.summary.write` each is a
+    hundred event records. Meant for the inside of a `tf.cond` branch too:
+    `tf.summary.scalar` would prefix the branch's name scope.
     """
+    if not tagged_values:
+        return
+    tags, values = zip(*tagged_values)
+    count = len(tags)
+    tensors = tf.io.encode_proto(
+        np.ones([count, 3], np.int32),
+        [tf.fill([count, 1], _DT_FLOAT), tf.fill([count, 1], b""),  # a scalar's shape: no dimensions
+         tf.stack([tf.cast(value, tf.float32) for value in values])[:, None]],
+        ["dtype", "tensor_shape", "float_val"], "tensorflow.TensorProto",
+    )
+    summary_values = tf.io.encode_proto(
+        np.ones([count, 3], np.int32),
+        [tf.constant([[tag] for tag in tags]), tf.constant([[_scalar_metadata()]] * count), tensors[:, None]],
+        ["tag", "metadata", "tensor"], "tensorflow.Summary.Value",
+    )
+    summary = tf.io.encode_proto(
+        np.array([[count]], np.int32), [summary_values[None, :]], ["value"], "tensorflow.Summary"
+    )[0]
+    tf.summary.experimental.write_raw_pb(summary, step=step)
+
+
+_DT_FLOAT = 1  # tensorflow.DataType.DT_FLOAT
+
+
+def _scalar_metadata():
     from tensorboard.plugins.scalar import metadata
 
-    scalar_metadata = metadata.create_summary_metadata(display_name=None, description=None)
-    for tag, value in tagged_values:
-        tf.summary.write(tag, tf.cast(value, tf.float32), step=step, metadata=scalar_metadata)
+    return metadata.create_summary_metadata(display_name=None, description=None).SerializeToString()
 
 
 def write_png(tag, png, step):
@@ -109,23 +134,23 @@ def write_histograms(tagged_values, step):
     if not tagged_values:
         return tf.constant(False)
     tags, tensors = zip(*tagged_values)
+    # The statistics tell whether all is finite, so the values are not read again to check.
+    statistics = histogram.GroupStatistics(tensors)
 
     def write():
-        tf.summary.experimental.write_raw_pb(histogram.summary_proto(tags, tensors), step=step)
+        tf.summary.experimental.write_raw_pb(histogram.encode(tags, statistics), step=step)
         return tf.constant(True)
 
-    finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(tensor)) for tensor in tensors])
-    return tf.cond(finite, write, lambda: tf.constant(False))
+    return tf.cond(statistics.finite(), write, lambda: tf.constant(False))
 
 
 def layer_norms(variables, tensors):
     """L2 norm of `tensors` (one per variable) grouped by layer, in depth order."""
-    squares = {}
+    halves = {}
     for variable, tensor in zip(variables, tensors):
-        total = tf.reduce_sum(tf.square(tf.cast(tensor, tf.float32)))
-        layer = layer_of(variable)
-        squares[layer] = squares[layer] + total if layer in squares else total
-    return {layer: tf.sqrt(total) for layer, total in squares.items()}
+        # l2_loss is sum(x^2)/2 in one op and one pass, without a squared copy.
+        halves.setdefault(layer_of(variable), []).append(tf.nn.l2_loss(tf.cast(tensor, tf.float32)))
+    return {layer: tf.sqrt(2.0 * tf.add_n(parts)) for layer, parts in halves.items()}
 
 
 def in_layers(variable, histogram_layers):

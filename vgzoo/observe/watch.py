@@ -54,7 +54,7 @@ def observer_callbacks(model, train_writer, validation_writer, config, stop, pai
     """
     return [
         EpochLogger(train_writer, validation_writer, config, write_config=write_config),
-        ExplosionGuard(model.explosion_note.value, model.trainable_variables, stop),
+        ExplosionGuard(model.explosion_note_now, model.trainable_variables, stop),
         *figure_callbacks(model, train_writer, config["train"]["hist_every"], painter),
     ]
 

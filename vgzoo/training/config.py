@@ -22,14 +22,17 @@ from vgzoo.errors import VgzooError, unknown_choice
 
 DEFAULT_LOGDIR = "tensorboard_logs"
 OPTIMIZERS = ("sgd", "adam")
+# config.json's optimizer for a Keras optimizer given to `vgzoo.train` from Python (described beside it).
+FROM_PYTHON = "python"
 SCHEDULES = ("step", "cosine", "constant")
 STRATEGIES = ("default", "mirrored", "multiworker")
 SOURCE_SPLITS = ("train", "test")
 
 
-def _option(default, help, flag=None, where=False, choices=None, positive=False, minimum=None):
+def _option(default, help, flag=None, where=False, choices=None, positive=False, minimum=None,
+            python_only=()):
     metadata = dict(help=help, flag=flag, where=where, choices=choices, positive=positive,
-                    minimum=minimum)
+                    minimum=minimum, python_only=python_only)
     return dataclasses.field(default=default, metadata=metadata)
 
 
@@ -42,7 +45,8 @@ class TrainConfig:
     epochs: int = _option(10, "passes over the data (streams: steps_per_epoch steps each)",
                           positive=True)
     batch_size: int = _option(128, "examples per step", positive=True)
-    optimizer: str = _option("sgd", "sgd or adam", choices=OPTIMIZERS)
+    optimizer: str = _option("sgd", "sgd or adam (from Python: any Keras optimizer)", choices=OPTIMIZERS,
+                             python_only=(FROM_PYTHON,))
     learning_rate: float = _option(None, "default 0.1 (sgd), 1e-3 (adam)", flag="--lr",
                                    positive=True)
     momentum: float = _option(0.9, "SGD momentum, in [0, 1)", minimum=0.0)
@@ -142,7 +146,7 @@ def _check_field(field, value):
         raise VgzooError(f"{field.name} must be an integer, got {value!r}.")
     elif expected in (str, bool) and not isinstance(value, expected):
         raise VgzooError(f"{field.name} must be a {expected.__name__}, got {value!r}.")
-    if meta["choices"] is not None and value not in meta["choices"]:
+    if meta["choices"] is not None and value not in meta["choices"] + meta["python_only"]:
         raise unknown_choice(field.name, value, [str(c) for c in meta["choices"]])
     if meta["positive"] and value <= 0:
         raise VgzooError(f"{field.name} must be a positive number, got {value!r}.")
@@ -179,12 +183,17 @@ def from_flags(args, base=None):
             if value != field.default:
                 changes[field.name] = value
         elif value is not None:
+            if value in field.metadata["python_only"]:
+                raise unknown_choice(field.name, value, field.metadata["choices"])
             changes[field.name] = value
     return base.replace(**changes)
 
 
 def to_command(model, knobs, config):
     """The `vgzoo train` command that trains `model` with `knobs` and `config` again."""
+    if config.optimizer == FROM_PYTHON:
+        raise VgzooError(f"{model} was trained with a Keras optimizer given from Python (see 'optimizer' "
+                         "in its config.json): no vgzoo train command reproduces it.")
     words = ["vgzoo", "train", model]
     defaults = TrainConfig()
     for field in dataclasses.fields(TrainConfig):
@@ -200,9 +209,9 @@ def to_command(model, knobs, config):
     return shlex.join(words)
 
 
-def fingerprint_source(model_description, config):
-    """What the resume fingerprint hashes: the model as built and what is trained."""
-    return {"model": model_description, "train": config.trained()}
+def fingerprint_source(model_description, config, objective=None):
+    """What the resume fingerprint hashes: the model as built, what is trained, and Keras objects given from Python."""
+    return {"model": model_description, "train": config.trained(), **(objective or {})}
 
 
 def read_run_config(path):

@@ -20,6 +20,7 @@ from vgzoo.observe.watch import watch
 from vgzoo.pretrained import weights as weights_file
 from vgzoo.training import config as train_config
 from vgzoo.training import cluster, faults, resume, runs, signals
+from vgzoo.training.objective import take_objective
 from vgzoo.training.distribute import make_strategy
 from vgzoo.training.optim import DEFAULT_LEARNING_RATES, build_optimizer
 
@@ -114,36 +115,52 @@ def _steps_per_epoch(train_data, requested):
     return cardinality
 
 
-def _compile(observed, config, run, total_steps):
-    optimizer = build_optimizer(
-        name=config.optimizer, learning_rate=run["learning_rate"], momentum=config.momentum,
-        weight_decay=config.weight_decay, schedule=config.schedule, total_steps=total_steps,
-        warmup_steps=config.warmup_steps, clipnorm=config.clipnorm,
-        global_clipnorm=config.global_clipnorm,
-    )
+def _compile(observed, config, run, total_steps, objective):
+    optimizer = objective.optimizer
+    if optimizer is None:
+        optimizer = build_optimizer(
+            name=config.optimizer, learning_rate=run["learning_rate"], momentum=config.momentum,
+            weight_decay=config.weight_decay, schedule=config.schedule, total_steps=total_steps,
+            warmup_steps=config.warmup_steps, clipnorm=config.clipnorm,
+            global_clipnorm=config.global_clipnorm,
+        )
+    loss = run["loss"] if objective.loss is None else objective.loss
+    metrics = list(run["metrics"]) if objective.metrics is None else objective.metrics
     # Summary ops cannot be compiled by XLA.
-    observed.compile(optimizer=optimizer, loss=run["loss"], metrics=list(run["metrics"]),
-                     jit_compile=False)
+    observed.compile(optimizer=optimizer, loss=loss, loss_weights=objective.loss_weights,
+                     metrics=metrics, jit_compile=False)
 
 
-def _run_record(built, model_description, info, config, steps_per_epoch, histogram_layers, replicas):
+def _learning_rate(config, objective):
+    if objective.optimizer is not None:
+        return objective.learning_rate()
+    return config.learning_rate or DEFAULT_LEARNING_RATES[config.optimizer]
+
+
+def _run_record(built, model_description, info, config, steps_per_epoch, histogram_layers, replicas,
+                objective):
     """config.json: the TrainConfig as given, beside what was resolved from it."""
+    given = objective.describe()
     record = {
         "model": model_description,
         # Depth order, which the vgzoo tab draws layers in (tags sort alphabetically).
         "layer_order": summaries.layers_in_order(built.trainable_variables),
         "train": config.to_json(),
         "dataset": dataclasses.asdict(info),
-        "learning_rate": config.learning_rate or DEFAULT_LEARNING_RATES[config.optimizer],
-        "loss": info.loss,
-        "metrics": info.metrics,
+        "learning_rate": _learning_rate(config, objective),
+        "loss": given.get("loss", info.loss),
+        "metrics": given.get("metrics", info.metrics),
         "steps_per_epoch": steps_per_epoch,
         "histogram_layers": histogram_layers,
         "replicas": replicas,
         "command": " ".join(sys.argv),
         "versions": runs.library_versions(),
     }
-    record["fingerprint"] = resume.fingerprint(train_config.fingerprint_source(model_description, config))
+    if "optimizer" in given:
+        record["optimizer"] = given["optimizer"]
+    if "loss_weights" in given:
+        record["loss_weights"] = given["loss_weights"]
+    record["fingerprint"] = resume.fingerprint(train_config.fingerprint_source(model_description, config, given))
     return record
 
 
@@ -159,6 +176,7 @@ def train(model, *, data=None, num_classes=None, config=None, **options):
     from a checkpoint. Returns a `TrainResult` with the run folder, the Keras
     history and the model.
     """
+    objective = take_objective(options)
     chosen, knobs = split_options(options)
     if data is not None and "dataset" not in chosen and config is None:
         chosen["dataset"] = CUSTOM_DATA
@@ -166,6 +184,9 @@ def train(model, *, data=None, num_classes=None, config=None, **options):
         raise VgzooError("say what to train on: dataset='mnist' (or cifar10, cifar100, adding, ...) "
                          "or data=(x, y).")
     config = (config or train_config.TrainConfig(dataset=chosen["dataset"])).replace(**chosen)
+    if config.optimizer == train_config.FROM_PYTHON and objective.optimizer is None:
+        raise VgzooError("this configuration's optimizer was given from Python (see 'optimizer' in "
+                         "its config.json): pass it again as optimizer=.")
     if data is None:
         get_task(config.dataset)
     if isinstance(model, str):
@@ -183,7 +204,7 @@ def train(model, *, data=None, num_classes=None, config=None, **options):
                                "it was saved from another architecture or knobs")
     histogram_layers = selection.select_layers(built, config.log_layers)
     record = _run_record(built, model_description, info, config, steps_per_epoch, histogram_layers,
-                         distribution.num_replicas_in_sync)
+                         distribution.num_replicas_in_sync, objective)
     dataset_label = info.name if data is None else CUSTOM_DATA
     # Several workers share one run: the chief writes it, the others a scratch folder.
     opener = cluster.open_run if config.strategy == "multiworker" else resume.open_run
@@ -191,7 +212,8 @@ def train(model, *, data=None, num_classes=None, config=None, **options):
     try:
         with faults.reported(run.run_dir, started=run.state is not None), distribution.scope(), \
                 cluster.reported(run):
-            return cluster.as_run(run, _fit(built, run, record, config, train_data, validation_data))
+            return cluster.as_run(run, _fit(built, run, record, config, objective, train_data,
+                                            validation_data))
     except VgzooError:
         if run.state is None and not resume.read_state(run.run_dir):
             faults.remove_if_empty(run.run_dir)
@@ -210,7 +232,7 @@ def _test_curve(built, record, config, run_dir):
     return TestCurve(built, dataset, writer, config.test_every), writer
 
 
-def _fit(built, run, record, config, train_data, validation_data):
+def _fit(built, run, record, config, objective, train_data, validation_data):
     run_dir, state = run.run_dir, run.state
     if state:
         resume.truncate_run_events(run_dir, state)
@@ -220,7 +242,7 @@ def _fit(built, run, record, config, train_data, validation_data):
                          run_config=None if state else record, stop=interrupt.stop)
         recording = observed.recording.value
         steps_per_epoch = record["steps_per_epoch"]
-        _compile(observed, config, record, steps_per_epoch * config.epochs)
+        _compile(observed, config, record, steps_per_epoch * config.epochs, objective)
         initial_epoch = state["epoch"] if state else 0
         if state:
             train_data = resume.restore(observed, run_dir, state, train_data, steps_per_epoch)
