@@ -9,6 +9,7 @@ turns, medians printed. It also checks that the two give the same buckets
 and edges.
 
     python bench/histogram_kernel.py --model resnet20
+    python bench/histogram_kernel.py --ops        # each op of a histogram, on one large tensor
 """
 import argparse
 import os
@@ -64,11 +65,42 @@ def per_tensor_group(tensors):
     return [group.table, *group.buckets()]
 
 
+def time_ops(size=294_912, calls=200):
+    """Milliseconds per call of each op a histogram runs, on `size` values, less an empty function's."""
+    values = tf.constant(np.random.default_rng(0).standard_normal(size).astype(np.float32))
+    wide = tf.cast(values, tf.float64)
+    ops = {
+        "empty function": lambda: tf.constant(0.0),
+        "min and max": lambda: (tf.reduce_min(values), tf.reduce_max(values)),
+        "histogram_fixed_width": lambda: tf.histogram_fixed_width(values, [-5.0, 5.0], BUCKETS),
+        "float64 cast and sum": lambda: tf.reduce_sum(tf.cast(values, tf.float64)),
+        "float64 sum of squares": lambda: tf.reduce_sum(tf.square(wide)),
+        "float64 dot product": lambda: tf.tensordot(wide, wide, 1),
+        "l2_loss (float32)": lambda: tf.nn.l2_loss(values),
+    }
+    measured = {}
+    for label, op in ops.items():
+        compiled = tf.function(op)
+        compiled()
+        start = time.perf_counter()
+        for _ in range(calls):
+            compiled()
+        measured[label] = 1000 * (time.perf_counter() - start) / calls
+    print(f"{size} values, {calls} calls each, ms a call less the empty function's "
+          f"({measured['empty function']:.3f} ms):")
+    for label, milliseconds in measured.items():
+        if label != "empty function":
+            print(f"  {label:<24}{milliseconds - measured['empty function']:8.3f}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="resnet20")
     parser.add_argument("--turns", type=int, default=30)
+    parser.add_argument("--ops", action="store_true", help="time each op of a histogram instead")
     args = parser.parse_args()
+    if args.ops:
+        return time_ops()
     model = vgzoo.create_model(args.model, (32, 32, 3), 10) if args.model == "resnet20" else \
         vgzoo.create_model(args.model, (100, 2), 1, head="value", width=128)
     tensors = [tf.constant(np.asarray(v.numpy()) + np.float32(1e-3)) for v in model.trainable_variables]

@@ -58,8 +58,8 @@ PICTURE_INTERVAL_S = 20.0
 class RecordedFigure(keras.callbacks.Callback):
     """Collects a vector the train step keeps on recorded steps; draws it at epochs' ends.
 
-    The first and last epoch of a fit are drawn, and between them an epoch
-    when `PICTURE_INTERVAL_S` have passed since the last picture; an epoch
+    An epoch is drawn when `PICTURE_INTERVAL_S` have passed since the fit
+    began or since the last picture, and the last epoch always; an epoch
     not drawn passes its rows to the next picture, and an interrupted fit
     draws what it holds as it ends.
 
@@ -89,11 +89,11 @@ class RecordedFigure(keras.callbacks.Callback):
         self.max_rows = max_rows
         self.steps, self.rows = [], []
         self.next_step = 0
-        self.last_drawn = None  # time.monotonic() of the last picture this fit
+        self.last_drawn = time.monotonic()  # the fit's start or its last picture
         self.undrawn_epoch = None
 
     def on_train_begin(self, logs=None):
-        self.last_drawn, self.undrawn_epoch = None, None
+        self.last_drawn, self.undrawn_epoch = time.monotonic(), None
         # Counted here rather than read each batch: reading a variable after
         # every step stalls the train loop as long as the read takes.
         self.next_step = int(keras_internals.batch_counter(self.model.optimizer).numpy())
@@ -108,7 +108,7 @@ class RecordedFigure(keras.callbacks.Callback):
         if not self.rows:
             return
         last_epoch = epoch + 1 >= (self.params or {}).get("epochs", epoch + 1)
-        due = self.last_drawn is None or time.monotonic() - self.last_drawn >= PICTURE_INTERVAL_S
+        due = time.monotonic() - self.last_drawn >= PICTURE_INTERVAL_S
         if due or last_epoch:
             self._draw(epoch)
         else:

@@ -18,9 +18,10 @@ import json
 import re
 import threading
 
+from vgzoo.observe import tags
+
 WEIGHT, NORM = "weight", "norm"
 _INDEXED = re.compile(r"^(\d+)[_.-]")
-_NORM_NAME = re.compile(r"(^|_)(bn|norm|batchnorm|batch_norm|layernorm|layer_norm|ln)\d*$")
 _FIRST = re.compile(r"^(stem|input|embed|positions)")
 _LAST = re.compile(r"^(head|final|output|logits|top)")
 _NUMBER = re.compile(r"(\d+)")
@@ -29,7 +30,7 @@ _BUILD_LOCK = threading.Lock()
 
 def kind_of_name(layer):
     """`norm` for names like `stem_bn`, `block1_mlp_norm`; `weight` otherwise."""
-    return NORM if _NORM_NAME.search(_top(layer)) else WEIGHT
+    return NORM if tags.is_norm_layer(layer) else WEIGHT
 
 
 def _top(layer):
