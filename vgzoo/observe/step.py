@@ -42,6 +42,9 @@ class _ObservedStep:
         self.summary_writer = writer
         self.hist_every = int(hist_every)
         self._next_step, self.latest_note = None, None
+        # Keras averages a distributed step's outputs (multiworker: over their first
+        # axis), which would blur the note; under a strategy both are read from variables.
+        self.counts_in_outputs = not tf.distribute.has_strategy()
         if histogram_layers is None:
             histogram_layers = selection.select_layers(model)
         self.histogram_layers = frozenset(histogram_layers)
@@ -108,12 +111,14 @@ class _ObservedStep:
         self._next_step = None
 
         def train_function(iterator):
-            if self._next_step is None:
+            if self._next_step is None or not self.counts_in_outputs:
                 self._next_step = int(keras_internals.batch_counter(self.optimizer).numpy())
             step_function = recorded if self._next_step % self.hist_every == 0 else quiet
-            logs = dict(step_function(iterator))
-            self._next_step = int(logs.pop(_NEXT_STEP))
-            self.latest_note = logs.pop(_NOTE).numpy()
+            logs = step_function(iterator)
+            if self.counts_in_outputs:
+                logs = dict(logs)
+                self._next_step = int(logs.pop(_NEXT_STEP))
+                self.latest_note = logs.pop(_NOTE).numpy()
             return logs
 
         self.train_function = train_function
@@ -168,7 +173,7 @@ class _ObservedStep:
         keras_internals.loss_tracker(self).update_state(applied_loss, sample_weight=batch_size)
         logs = self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
         self._record(step, record_now, applied_loss, learning_rate, logs, variables, applied, input_gradient)
-        if record is None:
+        if record is None or not self.counts_in_outputs:
             return logs
         # Popped by `make_train_function`'s caller before fit() sees the logs.
         # Read after the update, in program order: a skipped update (loss scaling) leaves it.
