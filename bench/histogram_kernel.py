@@ -10,6 +10,8 @@ and edges.
 
     python bench/histogram_kernel.py --model resnet20
     python bench/histogram_kernel.py --ops        # each op of a histogram, on one large tensor
+    python bench/histogram_kernel.py --samples    # activation samples: single values or runs, draws a layer or one
+    python bench/histogram_kernel.py --xla        # the per-tensor chain compiled by XLA: run and compile time
 """
 import argparse
 import os
@@ -93,14 +95,91 @@ def time_ops(size=294_912, calls=200):
             print(f"  {label:<24}{milliseconds - measured['empty function']:8.3f}")
 
 
+def _milliseconds(functions, calls=20, turns=10):
+    """Median ms a call of each compiled function, the functions taking turns."""
+    for function in functions.values():
+        function()
+    times = {label: [] for label in functions}
+    for _ in range(turns):
+        for label, function in functions.items():
+            start = time.perf_counter()
+            for _ in range(calls):
+                function()
+            times[label].append(1000 * (time.perf_counter() - start) / calls)
+    return {label: statistics.median(values) for label, values in times.items()}
+
+
+def time_samples(layers=49, shape=(16, 32, 32, 16)):
+    """Activation samples of `layers` outputs of `shape`: a draw and a seed a layer, or shared fractions."""
+    from vgzoo.observe import activations
+
+    random = np.random.default_rng(0)
+    outputs = [tf.Variable(random.standard_normal(shape).astype(np.float32)) for _ in range(layers)]
+    step = tf.Variable(3, dtype=tf.int64)
+    count = activations.SAMPLED_VALUES
+    def single_values_shared_draw():
+        fractions = tf.random.stateless_uniform([count], tf.cast(tf.stack([step, 0]), tf.int64), dtype=tf.float64)
+        positions = tf.cast(tf.floor(fractions * float(np.prod(shape))), tf.int64)
+        return [tf.gather(tf.reshape(output.value(), [-1]), positions) for output in outputs]
+
+    measured = _milliseconds({
+        "empty function": tf.function(lambda: tf.constant(0)),
+        "single values, a draw a layer": tf.function(lambda: [
+            activations.sample(output.value(), count, seed=(step, index)) for index, output in enumerate(outputs)]),
+        "the draws alone": tf.function(lambda: tf.random.stateless_uniform(
+            [layers, count], tf.cast(tf.stack([step, 0]), tf.int64), dtype=tf.float64)),
+        "single values, one draw": tf.function(single_values_shared_draw),
+        f"runs of {activations.RUN}, one draw (vgzoo)": tf.function(
+            lambda: activations.samples([output.value() for output in outputs], count, step)),
+    })
+    empty = measured.pop("empty function")
+    print(f"{layers} layers of {shape}, {count} values each, ms a call less the empty function's ({empty:.3f} ms):")
+    for label, milliseconds in measured.items():
+        print(f"  {label:<32}{milliseconds - empty:8.3f}")
+
+
+def time_xla(model_name="resnet20"):
+    """The per-tensor statistics and counts compiled by XLA: the first call (compilation) and later ones."""
+    model = vgzoo.create_model(model_name, (32, 32, 3), 10)
+    variables = model.trainable_variables
+
+    def chains(tensors):
+        group = histogram.GroupStatistics(tensors)
+        low, top = group.low, tf.where(group.high > group.low, group.high, group.low + 1.0)
+        counts = []
+        for values, value_low, value_top in zip(group.values, tf.unstack(low), tf.unstack(top)):
+            # XLA has no kernel for tf.histogram_fixed_width: its bucket formula, counted by bincount.
+            width = tf.cast(value_top - value_low, tf.float64) / BUCKETS
+            bucket = tf.cast(tf.minimum(tf.cast(tf.maximum(values, value_low) - value_low, tf.float64) / width,
+                                        BUCKETS - 1.0), tf.int32)
+            counts.append(tf.math.bincount(bucket, minlength=BUCKETS, maxlength=BUCKETS))
+        return group.table, tf.stack(counts)
+
+    compiled = tf.function(chains, jit_compile=True)
+    with_xla = tf.function(lambda: compiled([variable.value for variable in variables]))
+    without = tf.function(lambda: chains([variable.value for variable in variables]))
+    start = time.perf_counter()
+    with_xla()
+    first = time.perf_counter() - start
+    measured = _milliseconds({"without XLA": without, "XLA": with_xla})
+    print(f"{model_name}: {len(variables)} tensors; XLA's first call (compiling) {first:.2f} s; "
+          + ", ".join(f"{label} {milliseconds:.3f} ms a call" for label, milliseconds in measured.items()))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="resnet20")
     parser.add_argument("--turns", type=int, default=30)
     parser.add_argument("--ops", action="store_true", help="time each op of a histogram instead")
+    parser.add_argument("--samples", action="store_true", help="time the activation samples instead")
+    parser.add_argument("--xla", action="store_true", help="time the per-tensor chain compiled by XLA instead")
     args = parser.parse_args()
     if args.ops:
         return time_ops()
+    if args.samples:
+        return time_samples()
+    if args.xla:
+        return time_xla(args.model)
     model = vgzoo.create_model(args.model, (32, 32, 3), 10) if args.model == "resnet20" else \
         vgzoo.create_model(args.model, (100, 2), 1, head="value", width=128)
     tensors = [tf.constant(np.asarray(v.numpy()) + np.float32(1e-3)) for v in model.trainable_variables]

@@ -13,9 +13,10 @@ A histogram of a whole batch's outputs would cost a good part of the step
 that made them (a ResNet-20's 49 watched layers hold 6 million values at
 batch 16, and even `histogram.summary_proto` takes about 3.5 ns a value),
 so a layer with more than `SAMPLED_VALUES` outputs is histogrammed from a
-uniform random sample of that many, drawn afresh each recorded step; its
-`num` says so. TensorBoard shows 30 bins, and 4,096 draws put about 140 in
-each. Dead units are always counted over the whole batch.
+random sample of that many, drawn afresh each recorded step (runs of
+consecutive values at uniform positions, `samples`); its `num` says so.
+TensorBoard shows 30 bins, and 4,096 values put about 140 in each. Dead
+units are always counted over the whole batch.
 """
 import keras
 import tensorflow as tf
@@ -65,16 +66,49 @@ class WatchedLayers:
         by_name = {layer.name: output for layer, output in zip(self.layers, outputs)}
 
         def write_and_measure():
+            drawn = samples([by_name[name] for name in self.histogram_names], SAMPLED_VALUES, step)
             write_histograms(
-                [(f"activations/{name}", sample(by_name[name], SAMPLED_VALUES, seed=(step, index)))
-                 for index, name in enumerate(self.histogram_names)],
-                step,
+                [(f"activations/{name}", values) for name, values in zip(self.histogram_names, drawn)], step
             )
             write_scalars([(self.dead_tags[name], dead_fraction(by_name[name])) for name in self.dead_names], step)
             return tf.constant(True)
 
         if self.layers:
             when(record_now, write_and_measure, lambda: tf.constant(False))
+
+
+# A run of 16 float32 values is one 64-byte cache line.
+RUN = 16
+
+
+def samples(tensors, count, step):
+    """A sample of `count` values of each tensor, all of one step's draws made at once.
+
+    A large layer's sample is `count // RUN` runs of RUN consecutive values,
+    at positions drawn uniformly: every value is as likely to be drawn, and
+    one cache line read serves RUN of them. A ResNet-20's 49 samples of
+    4,096 single values read 200,000 scattered cache lines a recorded step,
+    which cost more than all its histograms (bench/histogram_kernel.py
+    --samples). The positions are the same fractions of each layer's size,
+    one draw for all layers: a layer's sample is no less uniform for it. A
+    layer whose one example holds fewer than `count` values (a few small
+    ones) is drawn by `sample`.
+    """
+    runs = count // RUN
+    fractions = None
+    drawn = []
+    for index, values in enumerate(tensors):
+        if not (_holds_at_least(values, count) and values.shape[1:].num_elements() % RUN == 0):
+            drawn.append(sample(values, count, seed=(step, index + 1)))
+            continue
+        if fractions is None:
+            fractions = tf.random.stateless_uniform([runs], tf.cast(tf.stack([step, 0]), tf.int64), dtype=tf.float64)
+        lines = tf.reshape(values, [-1, RUN])
+        size = tf.cast(tf.shape(lines, out_type=tf.int64)[0], tf.float64)
+        # min(): a fraction just under 1 times a size must not round up to the size itself.
+        positions = tf.cast(tf.minimum(tf.floor(fractions * size), size - 1), tf.int64)
+        drawn.append(tf.reshape(tf.gather(lines, positions), [-1]))
+    return drawn
 
 
 def sample(values, count, seed):

@@ -101,6 +101,20 @@ class Painter:
             warnings.warn(f"vgzoo could not draw a gradient picture; training goes on without it: {error}")
 
 
+_SHARED = []
+
+
+def shared():
+    """The process's painter: its child, and matplotlib's second of start-up, serve every fit.
+
+    Started afresh for each fit, the child's start-up fell inside a short
+    fit's middle epochs, on the cores training uses; it ends with the process.
+    """
+    if not _SHARED:
+        _SHARED.append(Painter())
+    return _SHARED[0]
+
+
 def _stop(child):
     try:
         child.stdin.close()

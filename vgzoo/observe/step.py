@@ -98,7 +98,7 @@ class _ObservedStep:
         """
         if self.train_function is not None and not force:
             return self.train_function
-        self.latest_note = None
+        self._next_step, self.latest_note = None, None
         if self.steps_per_execution > 1:
             self.train_function = keras_internals.make_function(self, functools.partial(self._observed_step, record=None))
             return self.train_function
@@ -108,7 +108,6 @@ class _ObservedStep:
         # among its outputs; reading them there spares two variable reads a step
         # (about 0.2 ms, 4% of a small CNN's step). Read once from the counter
         # itself at the start of each fit, which a resume may have set.
-        self._next_step = None
 
         def train_function(iterator):
             if self._next_step is None or not self.counts_in_outputs:
@@ -165,8 +164,8 @@ class _ObservedStep:
         weights_before = updates.snapshot(variables, record_now)
         self._apply_if_finite(step, applied_loss, applied, gradients, variables)
         with self.summary_writer.as_default(step=step):
-            updates.record_update_ratios(variables, weights_before, step, record_now)
-            summaries.record_weights(variables, weights_before, step, record_now, self.histogram_layers)
+            weight_norms = summaries.record_weights(variables, weights_before, step, record_now, self.histogram_layers)
+            updates.record_update_ratios(variables, weights_before, weight_norms, step, record_now)
             self.watched.record(layer_outputs, step, record_now)
         # Weighted by the batch's size, as Keras' own step weights it (several outputs: the first input's).
         batch_size = tf.shape(tf.nest.flatten(x)[0])[0]

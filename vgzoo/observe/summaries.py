@@ -121,7 +121,7 @@ def write_png(tag, png, step):
     return tf.summary.write(tag, tensor, step=step, metadata=image_metadata)
 
 
-def write_histograms(tagged_values, step):
+def write_histograms(tagged_values, step, statistics=None):
     """Exact histograms, one per (tag, values): count, min, max, sum and sum of squares kept.
 
     The statistics are stored next to the buckets (TensorBoard shows them in
@@ -135,13 +135,36 @@ def write_histograms(tagged_values, step):
         return tf.constant(False)
     tags, tensors = zip(*tagged_values)
     # The statistics tell whether all is finite, so the values are not read again to check.
-    statistics = histogram.GroupStatistics(tensors)
+    statistics = statistics or histogram.GroupStatistics(tensors)
 
     def write():
         tf.summary.experimental.write_raw_pb(histogram.encode(tags, statistics), step=step)
         return tf.constant(True)
 
     return tf.cond(statistics.finite(), write, lambda: tf.constant(False))
+
+
+def histograms_and_norms(kind, variables, tensors, step, histogram_layers):
+    """Writes `kind`'s histograms; returns the per-layer L2 norms of `tensors`, by layer.
+
+    When every variable is histogrammed, the norms come from the histograms'
+    float64 sums of squares, so the tensors are not read once more for them.
+    """
+    tagged = by_variable(kind, variables, tensors, histogram_layers)
+    if len(tagged) < len(variables):
+        write_histograms(tagged, step)
+        return layer_norms(variables, tensors)
+    statistics = histogram.GroupStatistics(tensors)
+    write_histograms(tagged, step, statistics)
+    return norms_from_squares(variables, statistics.table[:, histogram.SUM_SQUARES])
+
+
+def norms_from_squares(variables, squares):
+    """Per-layer L2 norms (float32) from each variable's sum of squares, in one segment sum."""
+    layers = layers_in_order(variables)
+    segment = [layers.index(layer_of(variable)) for variable in variables]
+    norms = tf.cast(tf.sqrt(tf.math.unsorted_segment_sum(squares, segment, len(layers))), tf.float32)
+    return dict(zip(layers, tf.unstack(norms, num=len(layers))))
 
 
 def layer_norms(variables, tensors):
@@ -188,9 +211,8 @@ def record_gradients(variables, gradients, step, record_now, histogram_layers=No
 
     def write_and_measure():
         variables, tensors = [v for v, _ in present], [g for _, g in present]
-        write_histograms(by_variable("gradients", variables, tensors, histogram_layers), step)
+        norms = histograms_and_norms("gradients", variables, tensors, step, histogram_layers)
         mean_abs = layer_mean_abs(variables, tensors)
-        norms = layer_norms(variables, tensors)
         write_scalars(
             [(norm_tags[layer], norm) for layer, norm in norms.items()]
             + [("global_grad_norm", global_norm(norms.values())),
@@ -229,11 +251,15 @@ def log10_ratio(numerator, denominator):
 
 
 def record_weights(variables, values, step, record_now, histogram_layers=None):
-    """When `record_now`: a histogram per variable (of `histogram_layers`) of `values`.
+    """When `record_now`: a histogram per variable (of `histogram_layers`) of `values`; their norms by layer.
 
     `values` are the weights the step's gradients were taken at (the
     update-ratio snapshot), so a step's weight and gradient histograms
-    describe the same point of training.
+    describe the same point of training. The norms (zeros on steps not
+    recorded) are the update ratios' denominators.
     """
-    tagged = by_variable("weights", variables, values, histogram_layers)
-    return when(record_now, lambda: write_histograms(tagged, step), lambda: tf.constant(False))
+    layers = layers_in_order(variables)
+    return when(
+        record_now, lambda: histograms_and_norms("weights", variables, values, step, histogram_layers),
+        lambda: {layer: tf.constant(0.0) for layer in layers},
+    )

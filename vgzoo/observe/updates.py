@@ -26,14 +26,14 @@ def snapshot(variables, record_now):
     )
 
 
-def record_update_ratios(variables, before, step, record_now):
-    """Writes `update_ratio/<NN>_<layer>` on recorded steps from `snapshot`'s values."""
+def record_update_ratios(variables, before, size, step, record_now):
+    """Writes `update_ratio/<NN>_<layer>` on recorded steps from `snapshot`'s values and their norms `size`."""
     order = layers_in_order(variables)
     ratio_tags = tags.layer_tags("update_ratio", order)
 
     def measure_and_write():
         deltas = [variable - old for variable, old in zip(variables, before)]
-        moved, size = layer_norms(variables, deltas), layer_norms(variables, before)
+        moved = layer_norms(variables, deltas)
         write_scalars(
             [(ratio_tags[layer], tf.math.divide_no_nan(moved[layer], size[layer])) for layer in order],
             step,

@@ -20,9 +20,9 @@ from pathlib import Path
 
 from vgzoo.errors import TrainingDiverged
 from vgzoo.observe import figures, selection, summaries
+from vgzoo.observe import painter as painting
 from vgzoo.observe.epoch import EpochLogger, RecordedFigure
 from vgzoo.observe.explosion import ExplosionGuard
-from vgzoo.observe.painter import Painter
 from vgzoo.observe.step import Untracked, observed
 
 # More lines than this hide one another, and each one slows the drawing.
@@ -80,7 +80,7 @@ class Recording:
         if validating and self.validation_writer is None:
             self.validation_writer = summaries.create_writer(self.logdir / VALIDATION_FOLDER)
         if self.painter is None:
-            self.painter = Painter()
+            self.painter = painting.shared()
         # A run's own config.json already holds its cadence; a user's fit has only the cadence.
         config = self.run_config or {"train": {"hist_every": self.hist_every}}
         made = observer_callbacks(model, self.train_writer, self.validation_writer, config,
@@ -91,7 +91,7 @@ class Recording:
     def finish(self):
         """The epoch's pictures drawn and everything on disk; raises if the run diverged."""
         if self.painter is not None:
-            self.painter.close()  # the last epoch's pictures, before their writer flushes
+            self.painter.finish()  # the last epoch's pictures, before their writer flushes
             self.painter = None
         for writer in (self.train_writer, self.validation_writer):
             if writer is not None:

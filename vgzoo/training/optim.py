@@ -2,9 +2,7 @@
 import keras
 
 from vgzoo.errors import VgzooError, unknown_choice
-
-OPTIMIZERS = ("sgd", "adam")
-SCHEDULES = ("step", "cosine", "constant")
+from vgzoo.training.config import OPTIMIZERS, SCHEDULES
 DEFAULT_LEARNING_RATES = {"sgd": 0.1, "adam": 1e-3}
 
 
