@@ -117,7 +117,7 @@ def build(task, config, logdir, batch_size):
 
 
 def step_profile(task, args, logdir):
-    configs = ["plain", "quiet", *VARIANTS]
+    configs = ["plain", "quiet", *(VARIANTS if args.variants is None else args.variants)]
     models = {config: build(task, config, logdir, args.batch_size) for config in configs}
     times = {config: [] for config in configs}
     cpu = {config: [] for config in configs}
@@ -230,6 +230,8 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--skip-steps", action="store_true")
     parser.add_argument("--skip-epoch", action="store_true")
+    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=None,
+                        help="only these beside plain and quiet (full: the whole observer, to compare versions)")
     args = parser.parse_args(argv)
     print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}, {os.cpu_count()} CPUs, batch {args.batch_size}")
     with tempfile.TemporaryDirectory(prefix="vgzoo-profile-") as folder:
