@@ -211,7 +211,7 @@ def test_killed_worker_stops_the_other_and_both_resume(tmp_path, one_process):
     processes[0].wait()
     last_line = err.strip().splitlines()[-1]
     assert returncode == 2, err[-3000:]
-    assert last_line.startswith(f"vgzoo: error: worker 0 ({addresses[0]}) stopped answering"), last_line
+    assert last_line.startswith(f"vgzoo: error: worker 0 ({addresses[0]}) stopped answering"), err[-3000:]
     saved = resume.read_state(run_dir)["epoch"]
     assert f"keeps epoch {saved}: start every worker again with the same command" in last_line
     assert stopped_after < 60, f"the survivor took {stopped_after:.0f} s to stop"

@@ -116,12 +116,17 @@ def shared():
 
 
 def _stop(child):
+    # The shared painter's child is stopped as Python exits, when a failed run's
+    # last line has been printed: nothing here may print a traceback after it.
     try:
         child.stdin.close()
         child.wait(timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
+    except (OSError, ValueError, subprocess.TimeoutExpired):
         child.kill()
-    child.stdout.close()
+    try:
+        child.stdout.close()
+    except (OSError, ValueError):
+        pass
 
 
 def _yield_to_training():
