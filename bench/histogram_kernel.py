@@ -29,6 +29,12 @@ from vgzoo.observe import histogram  # noqa: E402
 BUCKETS = histogram.BUCKETS
 
 
+def bucket_of(values, low, top):
+    """Each value's bucket as `tf.histogram_fixed_width`'s kernel finds it: (v - low) in float32 over a float64 width."""
+    width = tf.cast(top - low, tf.float64) / BUCKETS
+    return tf.cast(tf.minimum(tf.cast(tf.maximum(values, low) - low, tf.float64) / width, BUCKETS - 1.0), tf.int32)
+
+
 def segment_kernel(tensors):
     """The candidate: a group's statistics, edges and counts from segment ops over the concatenation.
 
@@ -46,9 +52,7 @@ def segment_kernel(tensors):
     high = tf.where(present, tf.math.unsorted_segment_max(values, segments, groups), 0.0)
     top = tf.where(high > low, high, low + 1.0)
     value_low, value_top = tf.gather(low, segments), tf.gather(top, segments)
-    step = tf.cast(value_top - value_low, tf.float64) / BUCKETS
-    bucket = tf.cast(tf.minimum(tf.cast(tf.maximum(values, value_low) - value_low, tf.float64) / step,
-                                BUCKETS - 1.0), tf.int32)
+    bucket = bucket_of(values, value_low, value_top)
     counts = tf.math.bincount(segments * BUCKETS + bucket, minlength=groups * BUCKETS,
                               maxlength=groups * BUCKETS, dtype=tf.float64)
     low64, top64, wide = tf.cast(low, tf.float64), tf.cast(top, tf.float64), tf.cast(values, tf.float64)
@@ -149,10 +153,8 @@ def time_xla(model_name="resnet20"):
         counts = []
         for values, value_low, value_top in zip(group.values, tf.unstack(low), tf.unstack(top)):
             # XLA has no kernel for tf.histogram_fixed_width: its bucket formula, counted by bincount.
-            width = tf.cast(value_top - value_low, tf.float64) / BUCKETS
-            bucket = tf.cast(tf.minimum(tf.cast(tf.maximum(values, value_low) - value_low, tf.float64) / width,
-                                        BUCKETS - 1.0), tf.int32)
-            counts.append(tf.math.bincount(bucket, minlength=BUCKETS, maxlength=BUCKETS))
+            counts.append(tf.math.bincount(bucket_of(values, value_low, value_top), minlength=BUCKETS,
+                                           maxlength=BUCKETS))
         return group.table, tf.stack(counts)
 
     compiled = tf.function(chains, jit_compile=True)
