@@ -82,6 +82,7 @@ def time_ops(size=294_912, calls=200):
         "float64 cast and sum": lambda: tf.reduce_sum(tf.cast(values, tf.float64)),
         "float64 sum of squares": lambda: tf.reduce_sum(tf.square(wide)),
         "float64 dot product": lambda: tf.tensordot(wide, wide, 1),
+        "float64 l2_loss (vgzoo)": lambda: tf.nn.l2_loss(wide),
         "l2_loss (float32)": lambda: tf.nn.l2_loss(values),
     }
     measured = {}

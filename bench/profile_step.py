@@ -17,6 +17,7 @@ share of the plain Keras step.
   -activations   full without activation histograms and dead units
   -encode        full with every histogram's statistics computed but not encoded nor written
                  (`encode_proto` and the writer's queue)
+  -explosion-check  full applying its update unchecked (the check every step pays, quiet or not)
 
 Then one epoch's end of a watched fit at hist_every=1 (--epoch-steps
 recorded steps): each callback's `on_epoch_end`, the writer's flush inside
@@ -25,6 +26,7 @@ itself in this process (in a run, the painter's child draws it).
 
     python bench/profile_step.py                  # both models, ~4 minutes on 2 cores
     python bench/profile_step.py --only lstm --turns 10
+    python bench/profile_step.py --only user-cnn --skip-epoch --variants full --variants=-explosion-check
 """
 import argparse
 import contextlib
@@ -46,7 +48,7 @@ import tensorflow as tf  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from overhead import lstm_task, resnet20_task, user_cnn_task  # noqa: E402
 
-from vgzoo.observe import activations, epoch, figures, histogram, summaries, updates, watch  # noqa: E402
+from vgzoo.observe import activations, epoch, explosion, figures, histogram, summaries, updates, watch  # noqa: E402
 
 TASKS = {"resnet20": resnet20_task, "lstm": lstm_task, "user-cnn": user_cnn_task}
 
@@ -98,6 +100,7 @@ VARIANTS = {
     "-weights-copy": _no_copy,
     "-activations": lambda: patched(activations.WatchedLayers, "record", lambda *a, **k: None),
     "-encode": _no_encode,
+    "-explosion-check": lambda: patched(explosion, "apply_if_finite", lambda apply, *rest: apply()),
 }
 
 
@@ -230,8 +233,10 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--skip-steps", action="store_true")
     parser.add_argument("--skip-epoch", action="store_true")
-    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=None,
-                        help="only these beside plain and quiet (full: the whole observer, to compare versions)")
+    # `extend`: a name that starts with "-" must come as --variants=NAME, one a flag.
+    parser.add_argument("--variants", nargs="+", action="extend", choices=list(VARIANTS), default=None,
+                        help="only these beside plain and quiet (full: the whole observer, to compare "
+                             "versions); a name that starts with '-' as --variants=-NAME")
     args = parser.parse_args(argv)
     print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}, {os.cpu_count()} CPUs, batch {args.batch_size}")
     with tempfile.TemporaryDirectory(prefix="vgzoo-profile-") as folder:
