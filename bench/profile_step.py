@@ -233,7 +233,8 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--skip-steps", action="store_true")
     parser.add_argument("--skip-epoch", action="store_true")
-    # `extend`: a name that starts with "-" must come as --variants=NAME, one a flag.
+    # argparse reads a bare "-grad-hist" as an option, so such names come one per flag as
+    # --variants=-NAME; `extend` gathers every --variants given.
     parser.add_argument("--variants", nargs="+", action="extend", choices=list(VARIANTS), default=None,
                         help="only these beside plain and quiet (full: the whole observer, to compare "
                              "versions); a name that starts with '-' as --variants=-NAME")

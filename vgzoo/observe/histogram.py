@@ -35,7 +35,7 @@ class GroupStatistics:
 
     def __init__(self, tensors):
         self.values = [tf.reshape(tf.cast(tensor, tf.float32), [-1]) for tensor in tensors]
-        lows, highs, sums, squares = [], [], [], []
+        lows, highs, sums, half_squares = [], [], [], []
         for values in self.values:
             low, high = tf.reduce_min(values), tf.reduce_max(values)
             if values.shape[0] is None or values.shape[0] == 0:
@@ -48,11 +48,11 @@ class GroupStatistics:
             sums.append(tf.reduce_sum(wide))
             # Half the sum of squares in one pass, without a squared copy; doubled
             # once for the group below. Halving a float32's square in float64 is exact.
-            squares.append(tf.nn.l2_loss(wide))
+            half_squares.append(tf.nn.l2_loss(wide))
         self.low, self.high = tf.stack(lows), tf.stack(highs)
         self.table = tf.stack(
             [tf.cast(self.low, tf.float64), tf.cast(self.high, tf.float64), _sizes(self.values),
-             tf.stack(sums), 2.0 * tf.stack(squares)],
+             tf.stack(sums), 2.0 * tf.stack(half_squares)],
             axis=1,
         )
 
