@@ -85,3 +85,33 @@ def test_a_bad_loss_with_finite_gradients_skips_the_update():
 def test_infinities_that_cancel_in_the_sum_are_still_caught():
     # inf + -inf is NaN: not finite, so the exact check runs and finds both.
     assert _guarded_step([[np.inf], [-np.inf]], 0.5) == (False, [7, 0], 0)
+
+
+def _step_noted_beside(gradients, loss):
+    """Runs an update and `note_beside_update` in a compiled step; returns (note, counter after)."""
+    import tensorflow as tf
+
+    from vgzoo.observe import explosion
+
+    counter = tf.Variable(0)
+    note = tf.Variable([explosion.NO_EXPLOSION] * 2, dtype=tf.int64)
+
+    @tf.function
+    def step():
+        counter.assign_add(1)
+        explosion.note_beside_update([tf.constant(g, tf.float32) for g in gradients],
+                                     tf.constant(loss, tf.float32), tf.constant(7, tf.int64), note)
+
+    step()
+    return note.numpy().tolist(), int(counter.numpy())
+
+
+@pytest.mark.parametrize("gradients, loss, note", [
+    ([[1.0], [2.0]], 0.5, [-1, -1]),
+    ([[3e38, 3e38], [1.0]], 0.5, [-1, -1]),  # finite, though their sum overflows
+    ([[1.0], [np.nan, 2.0], [np.inf]], 0.5, [7, 1]),
+    ([[1.0], [2.0]], np.inf, [7, -1]),
+    ([[np.inf], [-np.inf]], 0.5, [7, 0]),
+])
+def test_the_check_beside_the_update_notes_the_same_and_never_holds_it_back(gradients, loss, note):
+    assert _step_noted_beside(gradients, loss) == (note, 1)

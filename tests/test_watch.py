@@ -189,6 +189,32 @@ def test_a_diverging_user_fit_stops_with_one_error(tmp_path):
     assert all(np.isfinite(weight).all() for weight in model.get_weights())
 
 
+def test_without_keep_finite_a_diverging_fit_stops_just_after_the_bad_step(tmp_path):
+    model = sequential()
+    watched = vgzoo.watch(model, tmp_path, keep_finite=False)
+    watched.compile(optimizer=keras.optimizers.SGD(1e12), loss="sparse_categorical_crossentropy")
+    with pytest.raises(vgzoo.VgzooError, match="diverged at step [0-9]+: the gradient of layer .*that step's update"):
+        watched.fit(IMAGES * 1e6, LABELS, epochs=20, batch_size=4, verbose=0)
+    # The bad step's update was applied, and no step after it.
+    assert not all(np.isfinite(weight).all() for weight in model.get_weights())
+    step = int(watched.explosion_note_now()[0])
+    assert int(watched.optimizer.iterations.numpy()) == step + 1
+
+
+def test_without_keep_finite_finite_steps_train_exactly_as_with_it(tmp_path):
+    weights = []
+    for keep_finite in (True, False):
+        keras.utils.set_random_seed(3)
+        model = sequential()
+        watched = vgzoo.watch(model, tmp_path / str(keep_finite), hist_every=2, keep_finite=keep_finite)
+        watched.compile(optimizer=keras.optimizers.Adam(1e-2), loss="sparse_categorical_crossentropy")
+        watched.fit(IMAGES, LABELS, epochs=2, batch_size=4, verbose=0, shuffle=False)
+        weights.append(model.get_weights())
+    assert all(np.array_equal(kept, applied) for kept, applied in zip(*weights))
+    keras.utils.set_random_seed(3)
+    assert not np.array_equal(weights[0][0], sequential().get_weights()[0]), "the fits trained"
+
+
 @pytest.mark.parametrize("interval, drawn", [(3600.0, [3]), (0.0, [0, 1, 2, 3])])
 def test_pictures_of_short_epochs_are_drawn_at_most_once_an_interval(interval, drawn, tmp_path, monkeypatch):
     from vgzoo.observe import epoch

@@ -26,7 +26,7 @@ def train(model, **options):
     return loop.train(model, **options)
 
 
-def watch(model, logdir, hist_every=50, log_layers=None):
+def watch(model, logdir, hist_every=50, log_layers=None, keep_finite=True):
     """Record the gradients of any Keras model's own `fit()` in TensorBoard.
 
     Returns a model sharing `model`'s layers and weights; compile and fit
@@ -34,7 +34,7 @@ def watch(model, logdir, hist_every=50, log_layers=None):
     """
     from vgzoo.observe.watch import watch as watch_model
 
-    return watch_model(model, logdir, hist_every=hist_every, log_layers=log_layers)
+    return watch_model(model, logdir, hist_every=hist_every, log_layers=log_layers, keep_finite=keep_finite)
 
 
 def plot_gradient_flow(run_dir, path, max_lines=8):

@@ -35,12 +35,13 @@ def _observable_inputs(model):
 class _ObservedStep:
     """The observed train step, shared by the functional and the subclassed forms."""
 
-    def _observe(self, model, writer, hist_every, histogram_layers, with_activations):
+    def _observe(self, model, writer, hist_every, histogram_layers, with_activations, keep_finite):
         if not model.trainable_variables:
             raise VgzooError(f"{model.name} has no trainable variables yet: build it first "
                              "(call it once on a batch, or give its first layer an input shape).")
         self.summary_writer = writer
         self.hist_every = int(hist_every)
+        self.keep_finite = bool(keep_finite)
         self._next_step, self.latest_note = None, None
         # Keras averages a distributed step's outputs (multiworker: over their first
         # axis), which would blur the note; under a strategy both are read from variables.
@@ -191,11 +192,13 @@ class _ObservedStep:
         return y_pred, outputs[self.prediction_count:]
 
     def _apply_if_finite(self, step, loss, applied, gradients, variables):
-        """Apply the update unless it holds NaN or inf; then note where it went bad.
+        """Apply the update unless it holds NaN or inf (`keep_finite`); note where it went bad.
 
         Under a distribution strategy the update is always applied (the
         optimizer's cross-replica merge cannot sit inside a branch); the run
         still stops after the step and keeps the last finite weights saved.
+        Without `keep_finite` it is applied as Keras' own step applies it,
+        and the check runs beside it.
         """
         note = self.explosion_note.value
         if isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
@@ -207,6 +210,9 @@ class _ObservedStep:
         elif tf.distribute.has_strategy():
             explosion.note_if_not_finite(applied, loss, step, note)
             self.optimizer.apply(gradients, variables)
+        elif not self.keep_finite:
+            self.optimizer.apply(gradients, variables)
+            explosion.note_beside_update(applied, loss, step, note)
         else:
             explosion.apply_if_finite(lambda: self.optimizer.apply(gradients, variables), applied, loss, step, note)
 
@@ -249,9 +255,9 @@ class _ObservedStep:
 class ObservedModel(_ObservedStep, keras.Model):
     """A functional model over the watched model's layers whose train step writes what it computes."""
 
-    def __init__(self, model, writer, hist_every, histogram_layers=None):
+    def __init__(self, model, writer, hist_every, histogram_layers=None, keep_finite=True):
         super().__init__(inputs=model.inputs, outputs=model.outputs, name=model.name)
-        self._observe(model, writer, hist_every, histogram_layers, with_activations=True)
+        self._observe(model, writer, hist_every, histogram_layers, with_activations=True, keep_finite=keep_finite)
 
 
 class ObservedSubclassedModel(_ObservedStep, keras.Model):
@@ -262,10 +268,10 @@ class ObservedSubclassedModel(_ObservedStep, keras.Model):
     and activations are not. Saving saves the watched model, in its format.
     """
 
-    def __init__(self, model, writer, hist_every, histogram_layers=None):
+    def __init__(self, model, writer, hist_every, histogram_layers=None, keep_finite=True):
         super().__init__(name=model.name)
         self.watched_model = model
-        self._observe(model, writer, hist_every, histogram_layers, with_activations=False)
+        self._observe(model, writer, hist_every, histogram_layers, with_activations=False, keep_finite=keep_finite)
 
     def call(self, inputs, training=None):
         return self.watched_model(inputs, training=training)
@@ -277,11 +283,11 @@ class ObservedSubclassedModel(_ObservedStep, keras.Model):
         return self.watched_model.load_weights(*args, **kwargs)
 
 
-def observed(model, writer, hist_every, histogram_layers=None):
+def observed(model, writer, hist_every, histogram_layers=None, keep_finite=True):
     """The observed form of `model`: functional where it has a graph, else the subclassed one."""
-    if _observable_inputs(model) is not None and getattr(model, "outputs", None):
-        return ObservedModel(model, writer, hist_every, histogram_layers)
-    return ObservedSubclassedModel(model, writer, hist_every, histogram_layers)
+    form = ObservedModel if _observable_inputs(model) is not None and getattr(model, "outputs", None) \
+        else ObservedSubclassedModel
+    return form(model, writer, hist_every, histogram_layers, keep_finite=keep_finite)
 
 
 def _unscaled(gradients, optimizer):

@@ -62,9 +62,10 @@ def observer_callbacks(model, train_writer, validation_writer, config, stop, pai
 class Recording:
     """The writers, painter and callbacks a watched model's `fit()` records with."""
 
-    def __init__(self, logdir, hist_every, run_config=None, stop=None):
+    def __init__(self, logdir, hist_every, run_config=None, stop=None, keep_finite=True):
         self.logdir = Path(logdir)
         self.hist_every = hist_every
+        self.keep_finite = keep_finite
         self.run_config = run_config
         self.train_writer = summaries.create_writer(self.logdir / TRAIN_FOLDER)
         self.validation_writer = None
@@ -98,7 +99,9 @@ class Recording:
                 writer.flush()
         if self.divergence:
             message, self.divergence = self.divergence, None
-            raise TrainingDiverged(f"{message}; the weights are the last finite ones.")
+            weights = "the weights are the last finite ones" if self.keep_finite else \
+                "the weights hold that step's update (keep_finite=False)"
+            raise TrainingDiverged(f"{message}; {weights}.")
 
     def close(self):
         for writer in (self.train_writer, self.validation_writer):
@@ -106,20 +109,25 @@ class Recording:
                 writer.close()
 
 
-def watch(model, logdir, hist_every=50, log_layers=None, *, run_config=None, stop=None):
+def watch(model, logdir, hist_every=50, log_layers=None, keep_finite=True, *, run_config=None, stop=None):
     """A model sharing `model`'s layers and weights whose `fit()` records its gradients.
 
     `logdir` gets `train/` (and `validation/`) event files; `hist_every`
     steps apart, the step writes gradient, weight and activation histograms;
     per-layer norms, update ratios and dead units on the same steps;
     `vanishing_ratio` and `global_grad_norm` too; `log_layers` (globs on
-    layer names) picks the layers whose histograms are written. `run_config`
-    and `stop` are for `vgzoo.train`: the run's config.json, written as a
-    text summary, and what to call when the run diverges (by default `fit()`
-    raises `TrainingDiverged` after stopping).
+    layer names) picks the layers whose histograms are written.
+    `keep_finite` holds each update until its gradients are known to be
+    finite, so a diverging fit stops with the last finite weights; False
+    applies it as Keras' own step does (a few percent faster where a step
+    takes milliseconds) and the fit stops just after the bad step, its
+    weights holding that step's update. `run_config` and `stop` are for
+    `vgzoo.train`: the run's config.json, written as a text summary, and
+    what to call when the run diverges (by default `fit()` raises
+    `TrainingDiverged` after stopping).
     """
     histogram_layers = selection.select_layers(model, log_layers)
-    recording = Recording(logdir, int(hist_every), run_config=run_config, stop=stop)
-    watched = observed(model, recording.train_writer, hist_every, histogram_layers)
+    recording = Recording(logdir, int(hist_every), run_config=run_config, stop=stop, keep_finite=keep_finite)
+    watched = observed(model, recording.train_writer, hist_every, histogram_layers, keep_finite=keep_finite)
     watched.recording = Untracked(recording)
     return watched
