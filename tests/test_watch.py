@@ -180,6 +180,29 @@ def test_a_two_device_mirrored_run_records_once(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
 
 
+MIRRORED_DIVERGING = MIRRORED.split("with strategy.scope():")[0] + r'''
+with strategy.scope():
+    model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(4, activation="relu", name="hidden"),
+                              keras.layers.Dense(3, activation="softmax", name="out")])
+    watched = vgzoo.watch(model, sys.argv[1])
+    watched.compile(optimizer=keras.optimizers.SGD(1e12), loss="sparse_categorical_crossentropy")
+try:
+    watched.fit(x * 1e6, y, batch_size=8, epochs=20, verbose=0)
+except vgzoo.VgzooError as error:
+    print(error)
+'''
+
+
+@pytest.mark.slow
+def test_a_diverging_mirrored_fit_says_the_bad_step_was_applied(tmp_path):
+    # A strategy's optimizer cannot apply inside a branch, so the bad update is applied there.
+    result = subprocess.run([sys.executable, "-c", MIRRORED_DIVERGING, str(tmp_path)], capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "training diverged at step" in result.stdout
+    assert "the weights are holding that step's update" in result.stdout, result.stdout
+
+
 def test_a_diverging_user_fit_stops_with_one_error(tmp_path):
     model = sequential()
     watched = vgzoo.watch(model, tmp_path)
@@ -193,7 +216,7 @@ def test_without_keep_finite_a_diverging_fit_stops_just_after_the_bad_step(tmp_p
     model = sequential()
     watched = vgzoo.watch(model, tmp_path, keep_finite=False)
     watched.compile(optimizer=keras.optimizers.SGD(1e12), loss="sparse_categorical_crossentropy")
-    with pytest.raises(vgzoo.VgzooError, match="diverged at step [0-9]+: the gradient of layer .*that step's update"):
+    with pytest.raises(vgzoo.VgzooError, match="diverged at step [0-9]+: the gradient of layer .*the weights are holding that step's update"):
         watched.fit(IMAGES * 1e6, LABELS, epochs=20, batch_size=4, verbose=0)
     # The bad step's update was applied, and no step after it.
     assert not all(np.isfinite(weight).all() for weight in model.get_weights())

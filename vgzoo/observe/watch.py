@@ -18,6 +18,8 @@ and dead units.
 """
 from pathlib import Path
 
+import tensorflow as tf
+
 from vgzoo.errors import TrainingDiverged
 from vgzoo.observe import figures, selection, summaries
 from vgzoo.observe import painter as painting
@@ -62,10 +64,10 @@ def observer_callbacks(model, train_writer, validation_writer, config, stop, pai
 class Recording:
     """The writers, painter and callbacks a watched model's `fit()` records with."""
 
-    def __init__(self, logdir, hist_every, run_config=None, stop=None, keep_finite=True):
+    def __init__(self, logdir, hist_every, run_config=None, stop=None, keeps_last_finite=True):
         self.logdir = Path(logdir)
         self.hist_every = hist_every
-        self.keep_finite = keep_finite
+        self.keeps_last_finite = keeps_last_finite  # what a diverged fit's error says of the weights
         self.run_config = run_config
         self.train_writer = summaries.create_writer(self.logdir / TRAIN_FOLDER)
         self.validation_writer = None
@@ -99,9 +101,8 @@ class Recording:
                 writer.flush()
         if self.divergence:
             message, self.divergence = self.divergence, None
-            weights = "the weights are the last finite ones" if self.keep_finite else \
-                "the weights hold that step's update (keep_finite=False)"
-            raise TrainingDiverged(f"{message}; {weights}.")
+            weights = "the last finite ones" if self.keeps_last_finite else "holding that step's update"
+            raise TrainingDiverged(f"{message}; the weights are {weights}.")
 
     def close(self):
         for writer in (self.train_writer, self.validation_writer):
@@ -121,13 +122,17 @@ def watch(model, logdir, hist_every=50, log_layers=None, keep_finite=True, *, ru
     finite, so a diverging fit stops with the last finite weights; False
     applies it as Keras' own step does (a few percent faster where a step
     takes milliseconds) and the fit stops just after the bad step, its
-    weights holding that step's update. `run_config` and `stop` are for
+    weights holding that step's update, as they do under a distribution
+    strategy whatever `keep_finite` says. `run_config` and `stop` are for
     `vgzoo.train`: the run's config.json, written as a text summary, and
     what to call when the run diverges (by default `fit()` raises
     `TrainingDiverged` after stopping).
     """
     histogram_layers = selection.select_layers(model, log_layers)
-    recording = Recording(logdir, int(hist_every), run_config=run_config, stop=stop, keep_finite=keep_finite)
+    # Under a distribution strategy the step applies every update (`explosion.note_if_not_finite`).
+    keeps_last_finite = keep_finite and not tf.distribute.has_strategy()
+    recording = Recording(logdir, int(hist_every), run_config=run_config, stop=stop,
+                          keeps_last_finite=keeps_last_finite)
     watched = observed(model, recording.train_writer, hist_every, histogram_layers, keep_finite=keep_finite)
     watched.recording = Untracked(recording)
     return watched
