@@ -4,9 +4,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "overhead.py"
 
 
+# A real bench process building every configuration at two batch sizes: 30-45 s on 2 cores.
+@pytest.mark.slow
 def test_the_overhead_bench_prints_a_row_per_configuration():
     result = subprocess.run(
         [sys.executable, str(BENCH), "--only", "lstm", "--rounds", "1", "--steps", "2", "--epochs", "2",
