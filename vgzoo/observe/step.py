@@ -285,9 +285,9 @@ class ObservedSubclassedModel(_ObservedStep, keras.Model):
 
 def observed(model, writer, hist_every, histogram_layers=None, keep_finite=True):
     """The observed form of `model`: functional where it has a graph, else the subclassed one."""
-    form = ObservedModel if _observable_inputs(model) is not None and getattr(model, "outputs", None) \
-        else ObservedSubclassedModel
-    return form(model, writer, hist_every, histogram_layers, keep_finite=keep_finite)
+    if _observable_inputs(model) is not None and getattr(model, "outputs", None):
+        return ObservedModel(model, writer, hist_every, histogram_layers, keep_finite=keep_finite)
+    return ObservedSubclassedModel(model, writer, hist_every, histogram_layers, keep_finite=keep_finite)
 
 
 def _unscaled(gradients, optimizer):
