@@ -6,9 +6,12 @@ one process, taking turns so that a busy machine slows all of them alike:
   plain        model.fit, no callbacks (the baseline)
   vgzoo        the observed step and vgzoo's callbacks at the default cadence
   vgzoo-every  the same, recording every step (hist_every=1)
-  vgzoo-nohold the default cadence with keep_finite=False: each update applied
-               as Keras' own step applies it, not held until every gradient
-               is known to be finite
+  vgzoo-nohold the default cadence, the other way round as to holding updates:
+  vgzoo-hold   the zoo's models are observed as vgzoo.train observes them,
+               each update held until every gradient is known to be finite,
+               and nohold applies it as Keras' own step does; the user's
+               model is observed as vgzoo.watch's default, unheld, and hold
+               holds them (keep_finite=True)
   keras-tb     model.fit with keras.callbacks.TensorBoard(histogram_freq=1)
 
 Every round builds the five afresh: two builds of the very same model differ
@@ -57,9 +60,6 @@ from vgzoo.training.config import TrainConfig  # noqa: E402
 from vgzoo.observe.watch import watch  # noqa: E402
 
 DEFAULT_HIST_EVERY = TrainConfig().hist_every
-CONFIGS = ("plain", "vgzoo", "vgzoo-every", "vgzoo-nohold", "keras-tb")
-# train_on_batch runs no callbacks, so keras-tb would be plain again.
-STEP_CONFIGS = tuple(config for config in CONFIGS if config != "keras-tb")
 # Ratios to plain fit: the zoo's models (issue "Recording nearly free"), a user's own model through watch.
 TARGETS = {"resnet20": {"vgzoo": 0.97, "vgzoo-every": 0.85}, "lstm": {"vgzoo": 0.97, "vgzoo-every": 0.85},
            "user-cnn": {"vgzoo": 0.95, "vgzoo-every": 0.80}}
@@ -99,18 +99,32 @@ def user_cnn_task(examples, seed):
 
 TASKS = {"resnet20": ("resnet20, CIFAR-shaped", resnet20_task), "lstm": ("lstm, adding task T=100", lstm_task),
          "user-cnn": ("a user's own Keras CNN through vgzoo.watch", user_cnn_task)}
+# Whether a model's default holds each update until its gradients are known to be finite: the zoo's
+# as `vgzoo.train` observes them (it does), the user's as `vgzoo.watch` does by default (it does not).
+HOLDS = {"resnet20": True, "lstm": True, "user-cnn": False}
+
+
+def configurations(name):
+    """The five configurations of a model's rows; the fourth is its default cadence with the other hold."""
+    return ("plain", "vgzoo", "vgzoo-every", "vgzoo-nohold" if HOLDS[name] else "vgzoo-hold", "keras-tb")
+
+
+def step_configurations(name):
+    # train_on_batch runs no callbacks, so keras-tb would be plain again.
+    return tuple(config for config in configurations(name) if config != "keras-tb")
 
 
 class Trainer:
     """One configuration: a model, its compiled function and its callbacks."""
 
-    def __init__(self, config, build, loss, logdir, seed):
+    def __init__(self, config, build, loss, logdir, seed, holds):
         keras.utils.set_random_seed(seed)
         model = build()
         self.callbacks = []
         if config.startswith("vgzoo"):
             hist_every = 1 if config == "vgzoo-every" else DEFAULT_HIST_EVERY
-            model = watch(model, logdir, hist_every, keep_finite=config != "vgzoo-nohold")
+            keep_finite = {"vgzoo-hold": True, "vgzoo-nohold": False}.get(config, holds)
+            model = watch(model, logdir, hist_every, keep_finite=keep_finite)
         elif config == "keras-tb":
             self.callbacks = [keras.callbacks.TensorBoard(str(logdir), histogram_freq=1)]
         # Summary ops cannot be XLA-compiled, so vgzoo compiles without XLA;
@@ -173,31 +187,33 @@ def steady_batches(x, y, batch_size):
     return batches
 
 
-def measure(task, args, logdir):
+def measure(name, args, logdir):
     """Seconds per fit and per single step, by configuration: fresh builds every round."""
-    build, x, y, loss = task(args.steps * args.batch_size, args.seed)
+    build, x, y, loss = TASKS[name][1](args.steps * args.batch_size, args.seed)
     batches = steady_batches(x, y, args.batch_size)
-    fit_times = {config: [] for config in CONFIGS}
-    step_times = {config: [] for config in STEP_CONFIGS}
+    configs = configurations(name)
+    fit_times = {config: [] for config in configs}
+    step_times = {config: [] for config in step_configurations(name)}
     for round_ in range(args.rounds):
-        trainers = {config: Trainer(config, build, loss, logdir / f"{config}-{round_}", args.seed) for config in CONFIGS}
+        trainers = {config: Trainer(config, build, loss, logdir / f"{config}-{round_}", args.seed, HOLDS[name])
+                    for config in configs}
         for trainer in trainers.values():
             trainer.seconds(batches.take(2))
-        for config in rotated(CONFIGS, round_):
+        for config in rotated(configs, round_):
             fit_times[config].append(trainers[config].seconds(batches, args.epochs))
-        for config, seconds in measure_steps(trainers, x, y, args, round_).items():
+        for config, seconds in measure_steps(trainers, tuple(step_times), x, y, args, round_).items():
             step_times[config].extend(seconds)
     return fit_times, step_times if args.step_rounds else None
 
 
-def measure_steps(trainers, x, y, args, round_):
+def measure_steps(trainers, configs, x, y, args, round_):
     """Seconds per step of `train_on_batch`, the configurations taking turns every 5 steps.
 
     Finer-grained than the fits, so less exposed to a shared machine's slow
     spells; it times the train step alone (no callbacks, no pictures).
     """
     batch = slice(0, args.batch_size)
-    configs = rotated(STEP_CONFIGS, round_)
+    configs = rotated(configs, round_)
     times = {config: [] for config in configs}
     for _ in range(args.step_rounds):
         for config in configs:
@@ -217,7 +233,7 @@ def ratios_to_plain(times, config):
 
 def report_steps(times):
     print(f"  single steps, taking turns 5 at a time, median of {len(times['plain'])}:")
-    for config in STEP_CONFIGS:
+    for config in times:
         ratio, rate_ratio = ratios_to_plain(times, config)
         print(f"  {config:<14}{1000 * statistics.median(times[config]):>7.1f} ms{ratio:>16.3f}{rate_ratio:>12.3f}")
     sys.stdout.flush()
@@ -228,7 +244,7 @@ def report(name, times, steps, epochs, targets):
     print(f"  {'configuration':<14}{'steps/s':>9}{'ratio to plain':>16}{'rate ratio':>12}{'target':>9}"
           f"{'rounds, min-max':>22}")
     ratios = {}
-    for config in CONFIGS:
+    for config in times:
         rate = steps * epochs / statistics.median(times[config])
         ratios[config], rate_ratio = ratios_to_plain(times, config)
         target = targets.get(config)
@@ -307,9 +323,9 @@ def main(argv=None):
     with tempfile.TemporaryDirectory(prefix="vgzoo-bench-") as folder:
         for batch_size, steps in batch_settings(args):
             settings = argparse.Namespace(**dict(vars(args), batch_size=batch_size, steps=steps))
-            for name, (label, task) in TASKS.items():
+            for name, (label, _) in TASKS.items():
                 if args.only in (None, name):
-                    times, step_times = measure(task, settings, Path(folder) / f"{name}-{batch_size}")
+                    times, step_times = measure(name, settings, Path(folder) / f"{name}-{batch_size}")
                     report(f"{label}, batch {batch_size}", times, steps, args.epochs, TARGETS[name])
                     if step_times:
                         report_steps(step_times)

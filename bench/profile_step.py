@@ -1,6 +1,7 @@
 """Where a recorded step's and an epoch end's time goes: ablations of the observed step.
 
-Each variant is the observed step (`vgzoo.watch(model, logdir, hist_every=1)`)
+Each variant is the observed step (`vgzoo.watch(model, logdir, hist_every=1)`,
+holding updates as the model's row in bench/overhead.py does, `HOLDS`)
 traced with one part replaced by nothing, built in the same process; the
 variants take turns 5 `train_on_batch` steps at a time, so a busy machine
 slows all alike, and the median per-step time of each is printed with its
@@ -46,7 +47,7 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from overhead import lstm_task, resnet20_task, user_cnn_task  # noqa: E402
+from overhead import HOLDS, lstm_task, resnet20_task, user_cnn_task  # noqa: E402
 
 from vgzoo.observe import activations, epoch, explosion, figures, histogram, summaries, updates, watch  # noqa: E402
 
@@ -95,6 +96,13 @@ def _no_encode():
     return stack
 
 
+def _no_explosion_check():
+    stack = contextlib.ExitStack()
+    stack.enter_context(patched(explosion, "apply_if_finite", lambda apply, *rest: apply()))
+    stack.enter_context(patched(explosion, "note_beside_update", lambda *rest: tf.constant(True)))
+    return stack
+
+
 VARIANTS = {
     "full": contextlib.nullcontext,
     "-grad-hist": lambda: _without_kind("gradients"),
@@ -103,16 +111,16 @@ VARIANTS = {
     "-weights-copy": _no_copy,
     "-activations": lambda: patched(activations.WatchedLayers, "record", lambda *a, **k: None),
     "-encode": _no_encode,
-    "-explosion-check": lambda: patched(explosion, "apply_if_finite", lambda apply, *rest: apply()),
+    "-explosion-check": _no_explosion_check,
 }
 
 
-def build(task, config, logdir, batch_size):
+def build(task, config, logdir, batch_size, holds):
     make, x, y, loss = task(batch_size * 2, 0)
     keras.utils.set_random_seed(0)
     model = make()
     if config != "plain":
-        model = watch.watch(model, logdir / config, 10**9 if config == "quiet" else 1)
+        model = watch.watch(model, logdir / config, 10**9 if config == "quiet" else 1, keep_finite=holds)
     model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), loss=loss,
                   jit_compile=False if config != "plain" else "auto")
     context = VARIANTS.get(config, contextlib.nullcontext)
@@ -122,9 +130,9 @@ def build(task, config, logdir, batch_size):
     return model, x[:batch_size], y[:batch_size]
 
 
-def step_profile(task, args, logdir):
+def step_profile(task, args, logdir, holds):
     configs = ["plain", "quiet", *(VARIANTS if args.variants is None else args.variants)]
-    models = {config: build(task, config, logdir, args.batch_size) for config in configs}
+    models = {config: build(task, config, logdir, args.batch_size, holds) for config in configs}
     times = {config: [] for config in configs}
     cpu = {config: [] for config in configs}
     for turn in range(args.turns):
@@ -249,7 +257,7 @@ def main(argv=None):
                 continue
             if not args.skip_steps:
                 print(f"\n{name}: recorded step, median of {args.turns} turns of 5 steps")
-                step_profile(task, args, Path(folder) / name)
+                step_profile(task, args, Path(folder) / name, HOLDS[name])
             if not args.skip_epoch:
                 print(f"\n{name}: epoch end")
                 epoch_profile(task, args, Path(folder) / name)

@@ -62,5 +62,5 @@ def float64():
 
 def pytest_configure(config):
     config.addinivalue_line(
-        "markers", "slow: several TensorFlow start-ups each (real processes and signals); "
+        "markers", "slow: real processes, 10 s or more each (TensorFlow start-ups, signals, a bench run); "
         "`make test-slow` runs them, and CI runs both")

@@ -203,18 +203,18 @@ def test_a_diverging_mirrored_fit_says_the_bad_step_was_applied(tmp_path):
     assert "the weights are holding that step's update" in result.stdout, result.stdout
 
 
-def test_a_diverging_user_fit_stops_with_one_error(tmp_path):
+def test_with_keep_finite_a_diverging_user_fit_stops_with_the_last_finite_weights(tmp_path):
     model = sequential()
-    watched = vgzoo.watch(model, tmp_path)
+    watched = vgzoo.watch(model, tmp_path, keep_finite=True)
     watched.compile(optimizer=keras.optimizers.SGD(1e12), loss="sparse_categorical_crossentropy")
-    with pytest.raises(vgzoo.VgzooError, match="diverged"):
+    with pytest.raises(vgzoo.VgzooError, match="diverged.*the weights are the last finite ones"):
         watched.fit(IMAGES * 1e6, LABELS, epochs=20, batch_size=4, verbose=0)
     assert all(np.isfinite(weight).all() for weight in model.get_weights())
 
 
-def test_without_keep_finite_a_diverging_fit_stops_just_after_the_bad_step(tmp_path):
+def test_by_default_a_diverging_fit_stops_just_after_the_bad_step(tmp_path):
     model = sequential()
-    watched = vgzoo.watch(model, tmp_path, keep_finite=False)
+    watched = vgzoo.watch(model, tmp_path)
     watched.compile(optimizer=keras.optimizers.SGD(1e12), loss="sparse_categorical_crossentropy")
     expected = "diverged at step [0-9]+: the gradient of layer .*the weights are holding that step's update"
     with pytest.raises(vgzoo.VgzooError, match=expected):
@@ -225,7 +225,7 @@ def test_without_keep_finite_a_diverging_fit_stops_just_after_the_bad_step(tmp_p
     assert int(watched.optimizer.iterations.numpy()) == step + 1
 
 
-def test_without_keep_finite_finite_steps_train_exactly_as_with_it(tmp_path):
+def test_finite_steps_train_exactly_alike_with_and_without_keep_finite(tmp_path):
     weights = []
     for keep_finite in (True, False):
         keras.utils.set_random_seed(3)

@@ -26,7 +26,7 @@ def train(model, **options):
     return loop.train(model, **options)
 
 
-def watch(model, logdir, hist_every=50, log_layers=None, keep_finite=True):
+def watch(model, logdir, hist_every=50, log_layers=None, keep_finite=False):
     """Record the gradients of any Keras model's own `fit()` in TensorBoard.
 
     Returns a model sharing `model`'s layers and weights; compile and fit

@@ -1,12 +1,13 @@
 """Stopping cleanly when gradients or the loss stop being numbers.
 
-The observed step skips the update of a step whose loss or gradients are
-NaN or infinite, so the weights stay the last good ones, and notes the step
-and the first layer (in depth order) whose gradient went bad. This callback
-reads that note after each batch and stops the run. Holding every update
+The observed step notes the step whose loss or gradients are NaN or
+infinite and the first layer (in depth order) whose gradient went bad; this
+callback reads that note after each batch and stops the run. `vgzoo.train`
+(and `vgzoo.watch(keep_finite=True)`) also skips that step's update, so the
+weights stay the last good ones (`apply_if_finite`). Holding every update
 back until all gradients are checked costs a model whose step takes a few
-milliseconds several percent of it, so `vgzoo.watch(keep_finite=False)`
-applies the update as Keras' own step does and notes the bad step beside it
+milliseconds several percent of it, so `vgzoo.watch` by default applies the
+update as Keras' own step does and notes the bad step beside it
 (`note_beside_update`): the run still stops after that step, its weights
 holding that step's update.
 """

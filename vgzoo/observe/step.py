@@ -255,7 +255,7 @@ class _ObservedStep:
 class ObservedModel(_ObservedStep, keras.Model):
     """A functional model over the watched model's layers whose train step writes what it computes."""
 
-    def __init__(self, model, writer, hist_every, histogram_layers=None, keep_finite=True):
+    def __init__(self, model, writer, hist_every, histogram_layers=None, keep_finite=False):
         super().__init__(inputs=model.inputs, outputs=model.outputs, name=model.name)
         self._observe(model, writer, hist_every, histogram_layers, with_activations=True, keep_finite=keep_finite)
 
@@ -268,7 +268,7 @@ class ObservedSubclassedModel(_ObservedStep, keras.Model):
     and activations are not. Saving saves the watched model, in its format.
     """
 
-    def __init__(self, model, writer, hist_every, histogram_layers=None, keep_finite=True):
+    def __init__(self, model, writer, hist_every, histogram_layers=None, keep_finite=False):
         super().__init__(name=model.name)
         self.watched_model = model
         self._observe(model, writer, hist_every, histogram_layers, with_activations=False, keep_finite=keep_finite)
@@ -283,7 +283,7 @@ class ObservedSubclassedModel(_ObservedStep, keras.Model):
         return self.watched_model.load_weights(*args, **kwargs)
 
 
-def observed(model, writer, hist_every, histogram_layers=None, keep_finite=True):
+def observed(model, writer, hist_every, histogram_layers=None, keep_finite=False):
     """The observed form of `model`: functional where it has a graph, else the subclassed one."""
     if _observable_inputs(model) is not None and getattr(model, "outputs", None):
         return ObservedModel(model, writer, hist_every, histogram_layers, keep_finite=keep_finite)

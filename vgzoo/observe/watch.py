@@ -110,7 +110,7 @@ class Recording:
                 writer.close()
 
 
-def watch(model, logdir, hist_every=50, log_layers=None, keep_finite=True, *, run_config=None, stop=None):
+def watch(model, logdir, hist_every=50, log_layers=None, keep_finite=False, *, run_config=None, stop=None):
     """A model sharing `model`'s layers and weights whose `fit()` records its gradients.
 
     `logdir` gets `train/` (and `validation/`) event files; `hist_every`
@@ -118,15 +118,17 @@ def watch(model, logdir, hist_every=50, log_layers=None, keep_finite=True, *, ru
     per-layer norms, update ratios and dead units on the same steps;
     `vanishing_ratio` and `global_grad_norm` too; `log_layers` (globs on
     layer names) picks the layers whose histograms are written.
-    `keep_finite` holds each update until its gradients are known to be
-    finite, so a diverging fit stops with the last finite weights; False
-    applies it as Keras' own step does (a few percent faster where a step
-    takes milliseconds) and the fit stops just after the bad step, its
-    weights holding that step's update, as they do under a distribution
-    strategy whatever `keep_finite` says. `run_config` and `stop` are for
-    `vgzoo.train`: the run's config.json, written as a text summary, and
-    what to call when the run diverges (by default `fit()` raises
-    `TrainingDiverged` after stopping).
+    Each update is applied as Keras' own step applies it, and a diverging
+    fit stops just after the bad step, its weights holding that step's
+    update. `keep_finite=True` holds each update until its gradients are
+    known to be finite, so the fit stops with the last finite weights; it
+    is off by default because the wait costs a model whose step takes a
+    few milliseconds several percent of every step, and `vgzoo.train`
+    (whose checkpoints must be finite) turns it on. Under a distribution
+    strategy every update is applied whatever it says. `run_config` and
+    `stop` are for `vgzoo.train`: the run's config.json, written as a text
+    summary, and what to call when the run diverges (by default `fit()`
+    raises `TrainingDiverged` after stopping).
     """
     histogram_layers = selection.select_layers(model, log_layers)
     # Under a distribution strategy the step applies every update (`explosion.note_if_not_finite`).

@@ -238,7 +238,8 @@ def _fit(built, run, record, config, objective, train_data, validation_data):
         resume.truncate_run_events(run_dir, state)
     with signals.InterruptFlag() as interrupt:
         interrupt = cluster.agreed_interrupt(run, interrupt)  # a signal stops every worker alike
-        observed = watch(built, run_dir, config.hist_every, record["histogram_layers"],
+        # Held updates: a diverged run's weights, and its checkpoints, stay the last finite ones.
+        observed = watch(built, run_dir, config.hist_every, record["histogram_layers"], keep_finite=True,
                          run_config=None if state else record, stop=interrupt.stop)
         recording = observed.recording.value
         steps_per_epoch = record["steps_per_epoch"]
