@@ -25,8 +25,8 @@ def test_the_overhead_bench_prints_a_row_per_configuration():
     assert float(rows["plain"]) == 1.0 and all(float(ratio) > 0 for ratio in rows.values())
     assert ">=0.97" in result.stdout and ">=0.85" in result.stdout
     assert re.search(r"vgzoo \(default\) against keras-tb: [\d.]+ >= [\d.]+ (ok|MISSED)", result.stdout)
-    single = re.findall(r"^  (plain|vgzoo|vgzoo-every|vgzoo-nohold|vgzoo-hold) +[\d.]+ ms +([\d.]+) +[\d.]+$", result.stdout,
-                        re.M)
+    single = re.findall(r"^  (plain|vgzoo|vgzoo-every|vgzoo-nohold|vgzoo-hold) +[\d.]+ ms +([\d.]+) +[\d.]+$",
+                        result.stdout, re.M)
     assert [config for config, _ in single] == ["plain", "vgzoo", "vgzoo-every", "vgzoo-nohold"] * 2  # both batches
     assert "batch 4" in result.stdout and "batch 8" in result.stdout
     assert re.search(r"flow picture .* [\d.]+ ms", result.stdout) and re.search(r"heat map .* [\d.]+ ms", result.stdout)
