@@ -100,8 +100,9 @@ def user_cnn_task(examples, seed):
 TASKS = {"resnet20": ("resnet20, CIFAR-shaped", resnet20_task), "lstm": ("lstm, adding task T=100", lstm_task),
          "user-cnn": ("a user's own Keras CNN through vgzoo.watch", user_cnn_task)}
 # Whether a model's default holds each update until its gradients are known to be finite: the zoo's
-# as `vgzoo.train` observes them (it does), the user's as `vgzoo.watch` does by default (it does not).
-HOLDS = {"resnet20": True, "lstm": True, "user-cnn": False}
+# as `vgzoo.train` observes them (it does), the user's as `vgzoo.watch` does by default (read from it).
+HOLDS = {"resnet20": True, "lstm": True,
+         "user-cnn": inspect.signature(watch).parameters["keep_finite"].default}
 
 
 def configurations(name):
