@@ -30,3 +30,21 @@ def test_the_overhead_bench_prints_a_row_per_configuration():
     assert [config for config, _ in single] == ["plain", "vgzoo", "vgzoo-every", "vgzoo-nohold"] * 2  # both batches
     assert "batch 4" in result.stdout and "batch 8" in result.stdout
     assert re.search(r"flow picture .* [\d.]+ ms", result.stdout) and re.search(r"heat map .* [\d.]+ ms", result.stdout)
+
+
+def _overhead_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("overhead", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_configs_picks_plain_and_the_named_ones_in_the_tables_order():
+    overhead = _overhead_module()
+    assert overhead.chosen_configurations("user-cnn", "vgzoo-every, vgzoo") == ("plain", "vgzoo", "vgzoo-every")
+    assert overhead.chosen_configurations("lstm", None) == overhead.configurations("lstm")
+    # The fourth row differs by model: the LSTM has no vgzoo-hold, and saying so beats a silent empty row.
+    with pytest.raises(SystemExit, match="no configuration vgzoo-hold for lstm; it has plain, vgzoo"):
+        overhead.chosen_configurations("lstm", "vgzoo-hold")

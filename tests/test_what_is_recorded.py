@@ -62,6 +62,22 @@ def test_one_step_records_activations_update_ratios_and_dead_units(tmp_path):
     assert scalars(events, "dead_units/00_block1_pre_act")[0] < 1.0, "alive unless forced dead (below)"
 
 
+def test_a_flatten_is_histogrammed_only_where_the_layer_before_it_is_not(tmp_path):
+    """Flatten rearranges its input's values: after a watched conv, its histogram would be the conv's again."""
+    images, labels = _batch(size=8)
+    layers = keras.layers
+    after_conv = keras.Sequential([keras.Input((28, 28, 1)), layers.Conv2D(4, 3, activation="relu", name="conv"),
+                                   layers.Flatten(name="flat"), layers.Dense(10, activation="softmax", name="out")])
+    first = keras.Sequential([keras.Input((28, 28, 1)), layers.Flatten(name="flat"),
+                              layers.Dense(10, activation="softmax", name="out")])
+    recorded = {}
+    for name, model in (("after_conv", after_conv), ("first", first)):
+        events = _one_sgd_step(model, images, labels, tmp_path / name)
+        recorded[name] = {tag for tag in events.Tags()["histograms"] if tag.startswith("activations/")}
+    assert recorded == {"after_conv": {"activations/conv", "activations/out"},
+                        "first": {"activations/flat", "activations/out"}}
+
+
 def test_a_large_activation_is_histogrammed_from_a_uniform_sample(tmp_path):
     images, labels = _batch(size=24)  # flattened: 24 x 784 = 18,816 values, uniform on [0, 1)
     model = vgzoo.create_model("mlp10", (28, 28, 1), 10, width=16)

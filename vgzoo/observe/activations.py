@@ -16,7 +16,9 @@ so a layer with more than `SAMPLED_VALUES` outputs is histogrammed from a
 random sample of that many, drawn afresh each recorded step (runs of
 consecutive values at uniform positions, `samples`); its `num` says so.
 TensorBoard shows 30 bins, and 4,096 values put about 140 in each. Dead
-units are always counted over the whole batch.
+units are always counted over the whole batch. A layer that only
+rearranges its input's values (Flatten, Reshape, Permute) gets no histogram
+when the layer before it is watched: it would be that layer's again.
 """
 import keras
 import tensorflow as tf
@@ -37,6 +39,17 @@ def is_relu_family(layer):
     return getattr(getattr(layer, "activation", None), "__name__", None) in _RELU_FAMILY
 
 
+# Layers that only rearrange their input's values: their histogram would be their input's again.
+_REARRANGING = (keras.layers.Flatten, keras.layers.Reshape, keras.layers.Permute)
+
+
+def _single_input(layer):
+    try:
+        return layer.input
+    except (AttributeError, ValueError):
+        return None
+
+
 def _single_output(layer):
     try:
         output = layer.output
@@ -54,6 +67,8 @@ class WatchedLayers:
         for layer in (model.layers if model is not None else []):
             wanted = layer.name in histogram_layers or is_relu_family(layer)
             output = _single_output(layer) if wanted and type(layer).__name__ != "InputLayer" else None
+            if isinstance(layer, _REARRANGING) and any(_single_input(layer) is seen for seen in self.outputs):
+                continue  # its values are already watched, in the layer before it
             if output is not None:
                 self.layers.append(layer)
                 self.outputs.append(output)
