@@ -210,6 +210,10 @@ def measure(name, args, logdir):
     fit_times = {config: [] for config in configs}
     step_times = {config: [] for config in step_configurations(configs)}
     for round_ in range(args.rounds):
+        # Every build (and its keras.utils.set_random_seed, which clears TensorFlow's caches of
+        # instantiated functions) before any warm-up: a model warmed up before the next build's
+        # seeding builds its functions again inside its timed fit (0.07 s at the first quiet step,
+        # 0.2-0.3 s at the first recorded one, on the user's CNN).
         trainers = {config: Trainer(config, build, loss, logdir / f"{config}-{round_}", args.seed, HOLDS[name])
                     for config in configs}
         for trainer in trainers.values():

@@ -123,16 +123,24 @@ def build(task, config, logdir, batch_size, holds):
         model = watch.watch(model, logdir / config, 10**9 if config == "quiet" else 1, keep_finite=holds)
     model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), loss=loss,
                   jit_compile=False if config != "plain" else "auto")
+    return model, x[:batch_size], y[:batch_size]
+
+
+def trace(config, model, x, y):
     context = VARIANTS.get(config, contextlib.nullcontext)
     with context():  # the step is traced (and the patch read) on its first call
         for _ in range(2):
-            model.train_on_batch(x[:batch_size], y[:batch_size])
-    return model, x[:batch_size], y[:batch_size]
+            model.train_on_batch(x, y)
 
 
 def step_profile(task, args, logdir, holds):
     configs = ["plain", "quiet", *(VARIANTS if args.variants is None else args.variants)]
     models = {config: build(task, config, logdir, args.batch_size, holds) for config in configs}
+    # Every build before any trace: keras.utils.set_random_seed clears TensorFlow's caches of
+    # instantiated functions, so a variant traced before the next build's seeding would build
+    # its functions again inside its first timed turn.
+    for config, (model, x, y) in models.items():
+        trace(config, model, x, y)
     times = {config: [] for config in configs}
     cpu = {config: [] for config in configs}
     for turn in range(args.turns):
