@@ -19,6 +19,12 @@ share of the plain Keras step.
   -encode        full with every histogram's statistics computed but not encoded nor written
                  (`encode_proto` and the writer's queue)
   -explosion-check  full applying its update unchecked (the check every step pays, quiet or not)
+  quiet-explosion-check  the quiet step applying its update unchecked
+  quiet-step-scalars     the quiet step without its per-step scalars (step_loss,
+                 step_learning_rate, running/*)
+
+These last two are measured against the quiet step, the others against
+full; a last line gives the quiet step's own cost over plain.
 
 Then one epoch's end of a watched fit at hist_every=1 (--epoch-steps
 recorded steps): each callback's `on_epoch_end`, the writer's flush inside
@@ -28,6 +34,7 @@ itself in this process (in a run, the painter's child draws it).
     python bench/profile_step.py                  # both models, ~4 minutes on 2 cores
     python bench/profile_step.py --only lstm --turns 10
     python bench/profile_step.py --only user-cnn --skip-epoch --variants full --variants=-explosion-check
+    python bench/profile_step.py --only user-cnn --skip-epoch --turns 150 --variants quiet-explosion-check quiet-step-scalars
 """
 import argparse
 import contextlib
@@ -103,6 +110,11 @@ def _no_explosion_check():
     return stack
 
 
+def _no_step_scalars():
+    # On a quiet step the only scalars written are step_loss, step_learning_rate and running/*.
+    return patched(summaries, "write_scalars", lambda *a, **k: None)
+
+
 VARIANTS = {
     "full": contextlib.nullcontext,
     "-grad-hist": lambda: _without_kind("gradients"),
@@ -112,7 +124,15 @@ VARIANTS = {
     "-activations": lambda: patched(activations.WatchedLayers, "record", lambda *a, **k: None),
     "-encode": _no_encode,
     "-explosion-check": _no_explosion_check,
+    # The quiet step's parts: these are quiet steps, compared with "quiet" rather than "full".
+    "quiet-explosion-check": _no_explosion_check,
+    "quiet-step-scalars": _no_step_scalars,
 }
+
+
+def reference(config):
+    """The variant a variant's saving is measured against: the quiet step for its parts."""
+    return "quiet" if config.startswith("quiet-") else "full"
 
 
 def build(task, config, logdir, batch_size, holds):
@@ -120,7 +140,8 @@ def build(task, config, logdir, batch_size, holds):
     keras.utils.set_random_seed(0)
     model = make()
     if config != "plain":
-        model = watch.watch(model, logdir / config, 10**9 if config == "quiet" else 1, keep_finite=holds)
+        quiet = config == "quiet" or reference(config) == "quiet"
+        model = watch.watch(model, logdir / config, 10**9 if quiet else 1, keep_finite=holds)
     model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), loss=loss,
                   jit_compile=False if config != "plain" else "auto")
     return model, x[:batch_size], y[:batch_size]
@@ -134,7 +155,9 @@ def trace(config, model, x, y):
 
 
 def step_profile(task, args, logdir, holds):
-    configs = ["plain", "quiet", *(VARIANTS if args.variants is None else args.variants)]
+    chosen = VARIANTS if args.variants is None else args.variants
+    # Each row's saving is measured against full or quiet, so both always run.
+    configs = ["plain", "quiet", "full", *(config for config in chosen if config != "full")]
     models = {config: build(task, config, logdir, args.batch_size, holds) for config in configs}
     # Every build before any trace: keras.utils.set_random_seed clears TensorFlow's caches of
     # instantiated functions, so a variant traced before the next build's seeding would build
@@ -151,17 +174,20 @@ def step_profile(task, args, logdir, holds):
                 model.train_on_batch(x, y)
             times[config].append((time.perf_counter() - start) / 5)
             cpu[config].append((time.process_time() - start_cpu) / 5)
-    # Paired within a turn: full minus the variant, so a slow spell that hits a turn hits both.
+    # Paired within a turn: full (or quiet) minus the variant, so a slow spell that hits a turn hits both.
     plain = statistics.median(times["plain"])
-    print(f"  {'variant':<15}{'ms/step':>9}{'IQR':>7}{'CPU ms':>8}{'full - variant (paired)':>25}{'% of plain':>12}")
+    print(f"  {'variant':<22}{'ms/step':>9}{'IQR':>7}{'CPU ms':>8}{'full|quiet - variant':>25}{'% of plain':>12}")
     for config in configs:
         values = times[config]
         quartiles = statistics.quantiles(values, n=4)
-        saved = statistics.median(f - v for f, v in zip(times["full"], values))
-        saved_cpu = statistics.median(f - v for f, v in zip(cpu["full"], cpu[config]))
-        print(f"  {config:<15}{1000 * statistics.median(values):>9.2f}{1000 * (quartiles[2] - quartiles[0]):>7.2f}"
+        base = reference(config)
+        saved = statistics.median(f - v for f, v in zip(times[base], values))
+        saved_cpu = statistics.median(f - v for f, v in zip(cpu[base], cpu[config]))
+        print(f"  {config:<22}{1000 * statistics.median(values):>9.2f}{1000 * (quartiles[2] - quartiles[0]):>7.2f}"
               f"{1000 * statistics.median(cpu[config]):>8.2f}{1000 * saved:>10.2f} ms (CPU {1000 * saved_cpu:>6.2f})"
               f"{100 * saved / plain:>11.1f}%")
+    quiet_cost = statistics.median(q - p for q, p in zip(times["quiet"], times["plain"]))
+    print(f"  quiet - plain (paired): {1000 * quiet_cost:.2f} ms, {100 * quiet_cost / plain:.1f}% of plain")
     sys.stdout.flush()
     return models
 
@@ -255,8 +281,8 @@ def main(argv=None):
     # argparse reads a bare "-grad-hist" as an option, so such names come one per flag as
     # --variants=-NAME; `extend` gathers every --variants given.
     parser.add_argument("--variants", nargs="+", action="extend", choices=list(VARIANTS), default=None,
-                        help="only these beside plain and quiet (full: the whole observer, to compare "
-                             "versions); a name that starts with '-' as --variants=-NAME")
+                        help="only these beside plain, quiet and full (which always run: the savings are "
+                             "measured against them); a name that starts with '-' as --variants=-NAME")
     args = parser.parse_args(argv)
     print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}, {os.cpu_count()} CPUs, batch {args.batch_size}")
     with tempfile.TemporaryDirectory(prefix="vgzoo-profile-") as folder:

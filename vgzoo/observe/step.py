@@ -194,11 +194,10 @@ class _ObservedStep:
     def _apply_if_finite(self, step, loss, applied, gradients, variables):
         """Apply the update unless it holds NaN or inf (`keep_finite`); note where it went bad.
 
-        Under a distribution strategy the update is always applied (the
-        optimizer's cross-replica merge cannot sit inside a branch); the run
-        still stops after the step and keeps the last finite weights saved.
-        Without `keep_finite` it is applied as Keras' own step applies it,
-        and the check runs beside it.
+        Without `keep_finite`, and always under a distribution strategy
+        (the optimizer's cross-replica merge cannot sit inside a branch), it
+        is applied as Keras' own step applies it, and the check runs beside
+        it; the run still stops after the step.
         """
         note = self.explosion_note.value
         if isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
@@ -207,14 +206,11 @@ class _ObservedStep:
             self.optimizer.apply(gradients, variables)
             bad = tf.stack([tf.cast(step, tf.int64), tf.constant(explosion.NO_EXPLOSION, tf.int64)])
             note.assign(tf.where(tf.reduce_all(tf.math.is_finite(loss)), note.read_value(), bad))
-        elif tf.distribute.has_strategy():
-            explosion.note_if_not_finite(applied, loss, step, note)
-            self.optimizer.apply(gradients, variables)
-        elif not self.keep_finite:
+        elif self.keep_finite and not tf.distribute.has_strategy():
+            explosion.apply_if_finite(lambda: self.optimizer.apply(gradients, variables), applied, loss, step, note)
+        else:
             self.optimizer.apply(gradients, variables)
             explosion.note_beside_update(applied, loss, step, note)
-        else:
-            explosion.apply_if_finite(lambda: self.optimizer.apply(gradients, variables), applied, loss, step, note)
 
     def _record(self, step, record_now, loss, learning_rate, logs, variables, gradients, input_gradient):
         with self.summary_writer.as_default(step=step):

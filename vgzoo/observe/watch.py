@@ -131,7 +131,7 @@ def watch(model, logdir, hist_every=50, log_layers=None, keep_finite=False, *, r
     raises `TrainingDiverged` after stopping).
     """
     histogram_layers = selection.select_layers(model, log_layers)
-    # Under a distribution strategy the step applies every update (`explosion.note_if_not_finite`).
+    # Under a distribution strategy the step applies every update (`_ObservedStep._apply_if_finite`).
     keeps_last_finite = keep_finite and not tf.distribute.has_strategy()
     recording = Recording(logdir, int(hist_every), run_config=run_config, stop=stop,
                           keeps_last_finite=keeps_last_finite)
