@@ -135,13 +135,17 @@ def reference(config):
     return "quiet" if config.startswith("quiet-") else "full"
 
 
+def _paired_difference(minuend, subtrahend):
+    """The median of the turn-by-turn differences: a slow spell that hits a turn hits both."""
+    return statistics.median(a - b for a, b in zip(minuend, subtrahend))
+
+
 def build(task, config, logdir, batch_size, holds):
     make, x, y, loss = task(batch_size * 2, 0)
     keras.utils.set_random_seed(0)
     model = make()
     if config != "plain":
-        quiet = config == "quiet" or reference(config) == "quiet"
-        model = watch.watch(model, logdir / config, 10**9 if quiet else 1, keep_finite=holds)
+        model = watch.watch(model, logdir / config, 10**9 if config.startswith("quiet") else 1, keep_finite=holds)
     model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), loss=loss,
                   jit_compile=False if config != "plain" else "auto")
     return model, x[:batch_size], y[:batch_size]
@@ -174,19 +178,18 @@ def step_profile(task, args, logdir, holds):
                 model.train_on_batch(x, y)
             times[config].append((time.perf_counter() - start) / 5)
             cpu[config].append((time.process_time() - start_cpu) / 5)
-    # Paired within a turn: full (or quiet) minus the variant, so a slow spell that hits a turn hits both.
+    # Each saving is the reference (full, or quiet for its parts) minus the variant, paired within a turn.
     plain = statistics.median(times["plain"])
     print(f"  {'variant':<22}{'ms/step':>9}{'IQR':>7}{'CPU ms':>8}{'full|quiet - variant':>25}{'% of plain':>12}")
     for config in configs:
         values = times[config]
         quartiles = statistics.quantiles(values, n=4)
-        base = reference(config)
-        saved = statistics.median(f - v for f, v in zip(times[base], values))
-        saved_cpu = statistics.median(f - v for f, v in zip(cpu[base], cpu[config]))
+        saved = _paired_difference(times[reference(config)], values)
+        saved_cpu = _paired_difference(cpu[reference(config)], cpu[config])
         print(f"  {config:<22}{1000 * statistics.median(values):>9.2f}{1000 * (quartiles[2] - quartiles[0]):>7.2f}"
               f"{1000 * statistics.median(cpu[config]):>8.2f}{1000 * saved:>10.2f} ms (CPU {1000 * saved_cpu:>6.2f})"
               f"{100 * saved / plain:>11.1f}%")
-    quiet_cost = statistics.median(q - p for q, p in zip(times["quiet"], times["plain"]))
+    quiet_cost = _paired_difference(times["quiet"], times["plain"])
     print(f"  quiet - plain (paired): {1000 * quiet_cost:.2f} ms, {100 * quiet_cost / plain:.1f}% of plain")
     sys.stdout.flush()
     return models

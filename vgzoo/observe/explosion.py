@@ -19,6 +19,15 @@ from vgzoo.observe.summaries import layer_of_path
 NO_EXPLOSION = -1
 
 
+def holds_updates(keep_finite):
+    """Whether the step holds each update until its gradients are known finite (`apply_if_finite`).
+
+    Never under a distribution strategy, whose optimizer cannot apply inside
+    a branch: there every update is applied and checked beside.
+    """
+    return bool(keep_finite) and not tf.distribute.has_strategy()
+
+
 def apply_if_finite(apply, gradients, loss, step, note):
     """`apply()` unless the loss or a gradient holds NaN or inf; then `note` := [step, first bad index].
 

@@ -206,7 +206,7 @@ class _ObservedStep:
             self.optimizer.apply(gradients, variables)
             bad = tf.stack([tf.cast(step, tf.int64), tf.constant(explosion.NO_EXPLOSION, tf.int64)])
             note.assign(tf.where(tf.reduce_all(tf.math.is_finite(loss)), note.read_value(), bad))
-        elif self.keep_finite and not tf.distribute.has_strategy():
+        elif explosion.holds_updates(self.keep_finite):
             explosion.apply_if_finite(lambda: self.optimizer.apply(gradients, variables), applied, loss, step, note)
         else:
             self.optimizer.apply(gradients, variables)

@@ -18,13 +18,11 @@ and dead units.
 """
 from pathlib import Path
 
-import tensorflow as tf
-
 from vgzoo.errors import TrainingDiverged
 from vgzoo.observe import figures, selection, summaries
 from vgzoo.observe import painter as painting
 from vgzoo.observe.epoch import EpochLogger, RecordedFigure
-from vgzoo.observe.explosion import ExplosionGuard
+from vgzoo.observe.explosion import ExplosionGuard, holds_updates
 from vgzoo.observe.step import Untracked, observed
 
 # More lines than this hide one another, and each one slows the drawing.
@@ -131,8 +129,7 @@ def watch(model, logdir, hist_every=50, log_layers=None, keep_finite=False, *, r
     raises `TrainingDiverged` after stopping).
     """
     histogram_layers = selection.select_layers(model, log_layers)
-    # Under a distribution strategy the step applies every update (`_ObservedStep._apply_if_finite`).
-    keeps_last_finite = keep_finite and not tf.distribute.has_strategy()
+    keeps_last_finite = holds_updates(keep_finite)
     recording = Recording(logdir, int(hist_every), run_config=run_config, stop=stop,
                           keeps_last_finite=keeps_last_finite)
     watched = observed(model, recording.train_writer, hist_every, histogram_layers, keep_finite=keep_finite)
