@@ -130,14 +130,17 @@ def step_configurations(configs):
 
 
 class Trainer:
-    """One configuration: a model, its compiled function and its callbacks."""
+    """One configuration: a model, its compiled function and its callbacks.
 
-    def __init__(self, config, build, loss, logdir, seed, holds):
+    `hist_every` replaces a vgzoo configuration's cadence (bench/profile_step.py's fits).
+    """
+
+    def __init__(self, config, build, loss, logdir, seed, holds, hist_every=None):
         keras.utils.set_random_seed(seed)
         model = build()
         self.callbacks = []
         if config.startswith("vgzoo"):
-            hist_every = 1 if config == "vgzoo-every" else DEFAULT_HIST_EVERY
+            hist_every = hist_every or (1 if config == "vgzoo-every" else DEFAULT_HIST_EVERY)
             keep_finite = {"vgzoo-hold": True, "vgzoo-nohold": False}.get(config, holds)
             model = watch(model, logdir, hist_every, keep_finite=keep_finite)
         elif config == "keras-tb":

@@ -22,9 +22,19 @@ share of the plain Keras step.
   quiet-explosion-check  the quiet step applying its update unchecked
   quiet-step-scalars     the quiet step without its per-step scalars (step_loss,
                  step_learning_rate, running/*)
+  quiet-bare     the quiet step without both
 
-These last two are measured against the quiet step, the others against
+These last three are measured against the quiet step, the others against
 full; a last line gives the quiet step's own cost over plain.
+
+With --fit-rounds N, the quiet variants are also timed in fits, as
+bench/overhead.py times its rows: each round builds plain and each quiet
+variant afresh (a build's speed is luck that lasts as long as it lives),
+warms each under its patch, then runs one 3-epoch fit of each in a rotating
+order, vgzoo's callbacks included; printed is the median over rounds of
+each round's ratio to plain fit. A quiet step's small ops cost a fit more
+than they cost `train_on_batch` turns, where Python's work between calls
+leaves the cores idle in between.
 
 Then one epoch's end of a watched fit at hist_every=1 (--epoch-steps
 recorded steps): each callback's `on_epoch_end`, the writer's flush inside
@@ -35,6 +45,7 @@ itself in this process (in a run, the painter's child draws it).
     python bench/profile_step.py --only lstm --turns 10
     python bench/profile_step.py --only user-cnn --skip-epoch --variants full --variants=-explosion-check
     python bench/profile_step.py --only user-cnn --skip-epoch --turns 150 --variants quiet-explosion-check quiet-step-scalars
+    python bench/profile_step.py --only user-cnn --skip-epoch --skip-steps --fit-rounds 16
 """
 import argparse
 import contextlib
@@ -54,7 +65,7 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from overhead import HOLDS, lstm_task, resnet20_task, user_cnn_task  # noqa: E402
+from overhead import HOLDS, Trainer, lstm_task, resnet20_task, rotated, steady_batches, user_cnn_task  # noqa: E402
 
 from vgzoo.observe import activations, epoch, explosion, figures, histogram, summaries, updates, watch  # noqa: E402
 
@@ -115,6 +126,13 @@ def _no_step_scalars():
     return patched(summaries, "write_scalars", lambda *a, **k: None)
 
 
+def _bare_quiet():
+    stack = contextlib.ExitStack()
+    stack.enter_context(_no_explosion_check())
+    stack.enter_context(_no_step_scalars())
+    return stack
+
+
 VARIANTS = {
     "full": contextlib.nullcontext,
     "-grad-hist": lambda: _without_kind("gradients"),
@@ -127,7 +145,11 @@ VARIANTS = {
     # The quiet step's parts: these are quiet steps, compared with "quiet" rather than "full".
     "quiet-explosion-check": _no_explosion_check,
     "quiet-step-scalars": _no_step_scalars,
+    "quiet-bare": _bare_quiet,
 }
+QUIET_PARTS = tuple(config for config in VARIANTS if config.startswith("quiet-"))
+# A step is never recorded after the first (step 0, in the warm-up fit).
+NEVER = 10**9
 
 
 def reference(config):
@@ -145,7 +167,7 @@ def build(task, config, logdir, batch_size, holds):
     keras.utils.set_random_seed(0)
     model = make()
     if config != "plain":
-        model = watch.watch(model, logdir / config, 10**9 if config.startswith("quiet") else 1, keep_finite=holds)
+        model = watch.watch(model, logdir / config, NEVER if config.startswith("quiet") else 1, keep_finite=holds)
     model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), loss=loss,
                   jit_compile=False if config != "plain" else "auto")
     return model, x[:batch_size], y[:batch_size]
@@ -193,6 +215,38 @@ def step_profile(task, args, logdir, holds):
     print(f"  quiet - plain (paired): {1000 * quiet_cost:.2f} ms, {100 * quiet_cost / plain:.1f}% of plain")
     sys.stdout.flush()
     return models
+
+
+def fit_profile(task, args, logdir, holds):
+    """The quiet variants in 3-epoch fits that record nothing: ratios to plain fit, paired by round."""
+    chosen = VARIANTS if args.variants is None else args.variants
+    configs = ["plain", "quiet", *(config for config in QUIET_PARTS if config in chosen)]
+    make, x, y, loss = task(args.fit_steps * args.batch_size, 0)
+    batches = steady_batches(x, y, args.batch_size)
+    seconds = {config: [] for config in configs}
+    for round_number in range(args.fit_rounds):
+        # Every build before any warm-up (set_random_seed clears TensorFlow's function caches).
+        trainers = {
+            config: Trainer("plain" if config == "plain" else "vgzoo", make, loss,
+                            logdir / f"{config}-{round_number}", 0, holds, hist_every=NEVER)
+            for config in configs
+        }
+        for config, trainer in trainers.items():
+            with VARIANTS.get(config, contextlib.nullcontext)():
+                trainer.seconds(batches.take(2))  # traces the recorded step 0 and the quiet step
+        for config in rotated(tuple(configs), round_number):
+            seconds[config].append(trainers[config].seconds(batches, FIT_EPOCHS))
+    steps = FIT_EPOCHS * args.fit_steps
+    print(f"  {'variant':<22}{'ms/step':>9}{'ratio to plain':>16}{'saved over quiet':>18}")
+    for config in configs:
+        ratio = statistics.median(plain / mine for plain, mine in zip(seconds["plain"], seconds[config]))
+        saved = _paired_difference(seconds["quiet"], seconds[config]) / steps
+        print(f"  {config:<22}{1000 * statistics.median(seconds[config]) / steps:>9.3f}{ratio:>16.3f}"
+              f"{1000 * saved:>15.3f} ms")
+    sys.stdout.flush()
+
+
+FIT_EPOCHS = 3  # as bench/overhead.py's fits
 
 
 class Timed:
@@ -281,6 +335,9 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--skip-steps", action="store_true")
     parser.add_argument("--skip-epoch", action="store_true")
+    parser.add_argument("--fit-rounds", type=int, default=0,
+                        help="also time the quiet variants in this many rounds of fits (default 0: none)")
+    parser.add_argument("--fit-steps", type=int, default=200, help="steps an epoch of those fits (default 200)")
     # argparse reads a bare "-grad-hist" as an option, so such names come one per flag as
     # --variants=-NAME; `extend` gathers every --variants given.
     parser.add_argument("--variants", nargs="+", action="extend", choices=list(VARIANTS), default=None,
@@ -295,6 +352,10 @@ def main(argv=None):
             if not args.skip_steps:
                 print(f"\n{name}: recorded step, median of {args.turns} turns of 5 steps")
                 step_profile(task, args, Path(folder) / name, HOLDS[name])
+            if args.fit_rounds:
+                print(f"\n{name}: quiet steps in fits, {args.fit_rounds} rounds of {FIT_EPOCHS} epochs "
+                      f"of {args.fit_steps} steps")
+                fit_profile(task, args, Path(folder) / name / "fits", HOLDS[name])
             if not args.skip_epoch:
                 print(f"\n{name}: epoch end")
                 epoch_profile(task, args, Path(folder) / name)
