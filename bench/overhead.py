@@ -41,6 +41,7 @@ difference being measured. Checkpointing is not measured: plain fit has none.
     python bench/overhead.py --only user-cnn --large-batch 0 --configs vgzoo,vgzoo-every --rounds 24
 """
 import argparse
+import contextlib
 import inspect
 import os
 import statistics
@@ -61,6 +62,8 @@ from vgzoo.training.config import TrainConfig  # noqa: E402
 from vgzoo.observe.watch import watch  # noqa: E402
 
 DEFAULT_HIST_EVERY = TrainConfig().hist_every
+FIT_STEPS = 200  # steps an epoch of a timed fit
+FIT_EPOCHS = 3  # epochs a timed fit
 # Ratios to plain fit: the zoo's models (issue "Recording nearly free"), a user's own model through watch.
 TARGETS = {"resnet20": {"vgzoo": 0.97, "vgzoo-every": 0.85}, "lstm": {"vgzoo": 0.97, "vgzoo-every": 0.85},
            "user-cnn": {"vgzoo": 0.95, "vgzoo-every": 0.80}}
@@ -219,13 +222,23 @@ def measure(name, args, logdir):
         # 0.2-0.3 s at the first recorded one, on the user's CNN).
         trainers = {config: Trainer(config, build, loss, logdir / f"{config}-{round_}", args.seed, HOLDS[name])
                     for config in configs}
-        for trainer in trainers.values():
-            trainer.seconds(batches.take(2))
-        for config in rotated(configs, round_):
-            fit_times[config].append(trainers[config].seconds(batches, args.epochs))
+        for config, seconds in timed_fits(trainers, batches, args.epochs, round_).items():
+            fit_times[config].append(seconds)
         for config, seconds in measure_steps(trainers, tuple(step_times), x, y, args, round_).items():
             step_times[config].extend(seconds)
     return fit_times, step_times if args.step_rounds else None
+
+
+def timed_fits(trainers, batches, epochs, round_, warm_up=lambda config: contextlib.nullcontext()):
+    """Seconds of one fit of each trainer, by configuration, in `round_`'s rotated order.
+
+    Each trainer first fits 2 batches inside `warm_up(config)`, which traces
+    its functions; the caller builds every trainer before this warms any.
+    """
+    for config, trainer in trainers.items():
+        with warm_up(config):
+            trainer.seconds(batches.take(2))
+    return {config: trainers[config].seconds(batches, epochs) for config in rotated(tuple(trainers), round_)}
 
 
 def measure_steps(trainers, configs, x, y, args, round_):
@@ -288,8 +301,8 @@ def report(name, times, steps, epochs, targets):
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7, help="timed rounds per configuration (default 7)")
-    parser.add_argument("--steps", type=int, default=200, help="steps per epoch (default 200)")
-    parser.add_argument("--epochs", type=int, default=3, help="epochs per round (default 3)")
+    parser.add_argument("--steps", type=int, default=FIT_STEPS, help=f"steps per epoch (default {FIT_STEPS})")
+    parser.add_argument("--epochs", type=int, default=FIT_EPOCHS, help=f"epochs per round (default {FIT_EPOCHS})")
     parser.add_argument(
         "--step-rounds", type=int, default=6,
         help="turns of 5 single train steps per configuration and round (default 6; 0 skips)",

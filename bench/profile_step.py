@@ -32,9 +32,9 @@ bench/overhead.py times its rows: each round builds plain and each quiet
 variant afresh (a build's speed is luck that lasts as long as it lives),
 warms each under its patch, then runs one 3-epoch fit of each in a rotating
 order, vgzoo's callbacks included; printed is the median over rounds of
-each round's ratio to plain fit. A quiet step's small ops cost a fit more
-than they cost `train_on_batch` turns, where Python's work between calls
-leaves the cores idle in between.
+each round's ratio to plain fit. A quiet step's small ops have cost a fit
+more than they cost `train_on_batch` turns; what makes the difference was
+not measured (docs/overhead.md).
 
 Then one epoch's end of a watched fit at hist_every=1 (--epoch-steps
 recorded steps): each callback's `on_epoch_end`, the writer's flush inside
@@ -65,7 +65,10 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from overhead import HOLDS, Trainer, lstm_task, resnet20_task, rotated, steady_batches, user_cnn_task  # noqa: E402
+from overhead import (  # noqa: E402
+    FIT_EPOCHS, FIT_STEPS, HOLDS, Trainer, lstm_task, resnet20_task, rotated, steady_batches, timed_fits,
+    user_cnn_task,
+)
 
 from vgzoo.observe import activations, epoch, explosion, figures, histogram, summaries, updates, watch  # noqa: E402
 
@@ -180,8 +183,17 @@ def trace(config, model, x, y):
             model.train_on_batch(x, y)
 
 
+def under_patch(config):
+    """The variant's patch (nothing for plain and quiet): what a warm-up traces inside it, its fit runs."""
+    return VARIANTS.get(config, contextlib.nullcontext)()
+
+
+def chosen_variants(args):
+    return VARIANTS if args.variants is None else args.variants
+
+
 def step_profile(task, args, logdir, holds):
-    chosen = VARIANTS if args.variants is None else args.variants
+    chosen = chosen_variants(args)
     # Each row's saving is measured against full or quiet, so both always run.
     configs = ["plain", "quiet", "full", *(config for config in chosen if config != "full")]
     models = {config: build(task, config, logdir, args.batch_size, holds) for config in configs}
@@ -193,7 +205,7 @@ def step_profile(task, args, logdir, holds):
     times = {config: [] for config in configs}
     cpu = {config: [] for config in configs}
     for turn in range(args.turns):
-        for config in configs[turn % len(configs):] + configs[:turn % len(configs)]:
+        for config in rotated(configs, turn):
             model, x, y = models[config]
             start, start_cpu = time.perf_counter(), time.process_time()
             for _ in range(5):
@@ -219,7 +231,7 @@ def step_profile(task, args, logdir, holds):
 
 def fit_profile(task, args, logdir, holds):
     """The quiet variants in 3-epoch fits that record nothing: ratios to plain fit, paired by round."""
-    chosen = VARIANTS if args.variants is None else args.variants
+    chosen = chosen_variants(args)
     configs = ["plain", "quiet", *(config for config in QUIET_PARTS if config in chosen)]
     make, x, y, loss = task(args.fit_steps * args.batch_size, 0)
     batches = steady_batches(x, y, args.batch_size)
@@ -231,11 +243,8 @@ def fit_profile(task, args, logdir, holds):
                             logdir / f"{config}-{round_number}", 0, holds, hist_every=NEVER)
             for config in configs
         }
-        for config, trainer in trainers.items():
-            with VARIANTS.get(config, contextlib.nullcontext)():
-                trainer.seconds(batches.take(2))  # traces the recorded step 0 and the quiet step
-        for config in rotated(tuple(configs), round_number):
-            seconds[config].append(trainers[config].seconds(batches, FIT_EPOCHS))
+        for config, fit_seconds in timed_fits(trainers, batches, FIT_EPOCHS, round_number, under_patch).items():
+            seconds[config].append(fit_seconds)
     steps = FIT_EPOCHS * args.fit_steps
     print(f"  {'variant':<22}{'ms/step':>9}{'ratio to plain':>16}{'saved over quiet':>18}")
     for config in configs:
@@ -244,9 +253,6 @@ def fit_profile(task, args, logdir, holds):
         print(f"  {config:<22}{1000 * statistics.median(seconds[config]) / steps:>9.3f}{ratio:>16.3f}"
               f"{1000 * saved:>15.3f} ms")
     sys.stdout.flush()
-
-
-FIT_EPOCHS = 3  # as bench/overhead.py's fits
 
 
 class Timed:
@@ -337,7 +343,8 @@ def main(argv=None):
     parser.add_argument("--skip-epoch", action="store_true")
     parser.add_argument("--fit-rounds", type=int, default=0,
                         help="also time the quiet variants in this many rounds of fits (default 0: none)")
-    parser.add_argument("--fit-steps", type=int, default=200, help="steps an epoch of those fits (default 200)")
+    parser.add_argument("--fit-steps", type=int, default=FIT_STEPS,
+                        help=f"steps an epoch of those fits (default {FIT_STEPS})")
     # argparse reads a bare "-grad-hist" as an option, so such names come one per flag as
     # --variants=-NAME; `extend` gathers every --variants given.
     parser.add_argument("--variants", nargs="+", action="extend", choices=list(VARIANTS), default=None,
